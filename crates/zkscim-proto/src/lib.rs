@@ -1,0 +1,11 @@
+//! zkscim wire formats: the single source of truth for every byte that is signed, hashed or
+//! logged.
+//!
+//! Owns: the CBOR codec (the only user of `serde_cbor`-style encoding in the workspace), keys and
+//! key ids, COSE_Sign1, delegation certificates and chain verification, scopes and their
+//! attenuation, operation envelopes and the paths they touch, sealed values and blind indexes,
+//! log entries, RFC 6962 Merkle trees and proofs, C2SP checkpoints and signed notes.
+//!
+//! Must never: perform I/O, read the system clock or an ambient RNG (time and randomness are
+//! parameters), hold a tenant secret longer than the caller asks, or print key material.
+#![forbid(unsafe_code)]

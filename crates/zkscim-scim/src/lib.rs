@@ -1,0 +1,6 @@
+//! SCIM 2.0 engine (RFC 7643 / RFC 7644) shared by the authority and the tenant gateway.
+//!
+//! Owns: schemas and resource types, attribute characteristics, the filter grammar and its
+//! evaluation, PATCH paths and their application, projection, sorting, pagination and the SCIM
+//! error model. Must never: perform I/O, spawn tasks, read clocks, or decrypt anything.
+#![forbid(unsafe_code)]
