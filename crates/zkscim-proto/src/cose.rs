@@ -36,6 +36,8 @@ pub enum ObjectType {
     Policy,
     /// A signed read request.
     ReadRequest,
+    /// A tenant genesis statement, self-signed by the tenant's root key.
+    Genesis,
 }
 
 impl ObjectType {
@@ -47,6 +49,7 @@ impl ObjectType {
             ObjectType::Revocation => "application/zkscim-revocation+cbor",
             ObjectType::Policy => "application/zkscim-policy+cbor",
             ObjectType::ReadRequest => "application/zkscim-read+cbor",
+            ObjectType::Genesis => "application/zkscim-genesis+cbor",
         }
     }
 
@@ -58,6 +61,7 @@ impl ObjectType {
             ObjectType::Revocation,
             ObjectType::Policy,
             ObjectType::ReadRequest,
+            ObjectType::Genesis,
         ]
         .into_iter()
         .find(|t| t.media_type() == typ)

@@ -13,3 +13,4 @@
 pub mod codec;
 pub mod cose;
 pub mod keys;
+pub mod scope;
