@@ -538,12 +538,9 @@ impl Scope {
         MapBuilder::new()
             .field(
                 KEY_OPERATIONS,
-                texts(
-                    self.operations
-                        .iter()
-                        .map(|o| o.as_str().to_owned())
-                        .collect(),
-                ),
+                texts(sorted_unique(
+                    self.operations.iter().map(|o| o.as_str().to_owned()),
+                )),
             )
             .field(KEY_RESOURCE_TYPES, texts(resource_types))
             .field(
@@ -560,12 +557,9 @@ impl Scope {
             )
             .field(
                 KEY_CAPABILITIES,
-                texts(
-                    self.capabilities
-                        .iter()
-                        .map(|c| c.as_str().to_owned())
-                        .collect(),
-                ),
+                texts(sorted_unique(
+                    self.capabilities.iter().map(|c| c.as_str().to_owned()),
+                )),
             )
             .build()
     }
