@@ -87,6 +87,17 @@ pub struct ResourceRow {
     pub last_seq: u64,
 }
 
+/// A stored log entry: its index, its bytes and the hash of the bytes it records.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EntryRow {
+    /// Log index.
+    pub seq: u64,
+    /// Encoded entry.
+    pub entry: Vec<u8>,
+    /// SHA-256 of the submitted bytes.
+    pub submitted_hash: [u8; 32],
+}
+
 /// A certificate as first seen in the log.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CertificateRow {
@@ -689,12 +700,7 @@ impl Reader {
     }
 
     /// Log entries `[start, end)`, with their submitted-bytes hashes.
-    pub fn entries(
-        &self,
-        tenant: &str,
-        start: u64,
-        end: u64,
-    ) -> StoreResult<Vec<(u64, Vec<u8>, [u8; 32])>> {
+    pub fn entries(&self, tenant: &str, start: u64, end: u64) -> StoreResult<Vec<EntryRow>> {
         let mut stmt = self.conn.prepare_cached(
             "SELECT seq, entry, submitted_hash FROM log_entries WHERE tenant = ?1 AND seq >= ?2 AND seq < ?3 ORDER BY seq",
         )?;
@@ -708,7 +714,11 @@ impl Reader {
         let mut out = Vec::new();
         for row in rows {
             let (seq, entry, hash) = row?;
-            out.push((seq_of(seq), entry, blob32(hash)?));
+            out.push(EntryRow {
+                seq: seq_of(seq),
+                entry,
+                submitted_hash: blob32(hash)?,
+            });
         }
         Ok(out)
     }
