@@ -9,3 +9,7 @@
 //! Must never: perform I/O, read the system clock or an ambient RNG (time and randomness are
 //! parameters), hold a tenant secret longer than the caller asks, or print key material.
 #![forbid(unsafe_code)]
+
+pub mod checkpoint;
+pub mod merkle;
+pub mod note;
