@@ -456,7 +456,14 @@ impl SecretKey {
         out.push('+');
         out.push_str(&hex::encode(self.key_id));
         out.push('+');
-        STANDARD.encode_string(&material[..], &mut out);
+        // Encode into a wiped fixed buffer rather than through the engine's internal chunk
+        // buffer, which would leave an encoded copy of the seed behind.
+        let mut encoded = Zeroizing::new([0u8; 44]);
+        if let Ok(n) = STANDARD.encode_slice(&material[..], &mut encoded[..]) {
+            if let Some(Ok(b64)) = encoded.get(..n).map(std::str::from_utf8) {
+                out.push_str(b64);
+            }
+        }
         out
     }
 
