@@ -430,6 +430,51 @@ mod tests {
         );
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn built_checkpoints_round_trip(
+            origin in "[a-z0-9./+ \u{e9}-]{1,40}",
+            size in proptest::prelude::any::<u64>(),
+            root in proptest::prelude::any::<[u8; 32]>(),
+            ext in proptest::collection::vec("[ -~]{1,20}", 0..4),
+        ) {
+            let cp = Checkpoint::with_extensions(&origin, size, root, ext).unwrap();
+            proptest::prop_assert_eq!(Checkpoint::parse(&cp.to_text()).unwrap(), cp);
+        }
+
+        /// Canonical form: whatever arbitrary text parses re-serialises to exactly that text.
+        #[test]
+        fn parse_accepts_only_canonical_text(
+            text in "[a-z0-9]{0,4}\n[0-9+-]{0,3}\n[A-Za-z0-9+/=_-]{40,46}\n([ -~]{0,3}\n){0,2}",
+        ) {
+            if let Ok(cp) = Checkpoint::parse(&text) {
+                proptest::prop_assert_eq!(cp.to_text(), text);
+            }
+        }
+
+        #[test]
+        fn single_byte_edits_of_valid_text_never_alias(
+            size in proptest::prelude::any::<u64>(),
+            root in proptest::prelude::any::<[u8; 32]>(),
+            pos in proptest::prelude::any::<usize>(),
+            byte in 0u8..128,
+        ) {
+            let cp = Checkpoint::new("example.com/log", size, root).unwrap();
+            let mut t = cp.to_text().into_bytes();
+            let i = pos % t.len();
+            t[i] = byte;
+            if let Ok(s) = std::str::from_utf8(&t) {
+                if let Ok(other) = Checkpoint::parse(s) {
+                    // Either the edit was a no-op or it produced a different, canonical value.
+                    proptest::prop_assert_eq!(other.to_text(), s);
+                    proptest::prop_assert!(s == cp.to_text() || other != cp);
+                }
+            }
+        }
+    }
+
     #[test]
     fn open_requires_the_origin_log_signature() {
         let log = NoteSigner::from_seed("example.com/log", &[1; 32]).unwrap();

@@ -1055,6 +1055,34 @@ mod tests {
         assert!(!d.contains(&seed_hex));
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+
+        #[test]
+        fn sign_then_verify_and_text_edits_fail(
+            text in "([ -~\u{e9}\u{2014}]{0,30}\n){1,4}",
+            seed in proptest::prelude::any::<[u8; 32]>(),
+            pos in proptest::prelude::any::<usize>(),
+        ) {
+            let signer = NoteSigner::from_seed("example.com/k", &seed).unwrap();
+            let v = NoteVerifier::new(vec![signer.verifier_key().unwrap()]).unwrap();
+            let note = signer.sign(&text).unwrap();
+            let out = v.verify(&note).unwrap();
+            proptest::prop_assert_eq!(&out.text, &text);
+            let mut b = note.into_bytes();
+            let i = pos % b.len();
+            b[i] ^= 0x20;
+            proptest::prop_assert!(v.verify_bytes(&b).is_err());
+        }
+
+        #[test]
+        fn parser_never_panics(s in "(\\PC|\n|\u{2014}| ){0,200}") {
+            let _ = SignedNote::parse(&s);
+            let _ = VerifierKey::parse(&s);
+            let _ = NoteSigner::parse(&s);
+        }
+    }
+
     #[test]
     fn duplicate_keys_refused() {
         let k = VerifierKey::parse(PETER_VKEY).unwrap();
