@@ -11,7 +11,10 @@
 #![forbid(unsafe_code)]
 
 pub mod cert;
+pub mod checkpoint;
 pub mod codec;
 pub mod cose;
 pub mod keys;
+pub mod merkle;
+pub mod note;
 pub mod scope;
