@@ -13,3 +13,5 @@
 pub mod codec;
 pub mod cose;
 pub mod keys;
+pub mod log_entry;
+pub mod seal;
