@@ -310,15 +310,15 @@ impl TenantSecret {
         if body.len() != base64_len(SECRET_BYTES) {
             return Err(SealError::SecretText("wrong length"));
         }
-        let mut bytes = [0u8; SECRET_BYTES];
+        // Decode into a zeroizing buffer so a half-decoded secret is wiped on every error path.
+        let mut bytes = Zeroizing::new([0u8; SECRET_BYTES]);
         let written = URL_SAFE_NO_PAD
-            .decode_slice(body, &mut bytes)
+            .decode_slice(body, bytes.as_mut())
             .map_err(|_| SealError::SecretText("not canonical unpadded base64url"))?;
         if written != SECRET_BYTES {
-            bytes.zeroize();
             return Err(SealError::SecretText("wrong length"));
         }
-        Ok(TenantSecret(bytes))
+        Ok(TenantSecret(*bytes))
     }
 
     /// The seal key of `tenant`.
