@@ -15,6 +15,8 @@ pub mod checkpoint;
 pub mod codec;
 pub mod cose;
 pub mod keys;
+pub mod log_entry;
 pub mod merkle;
 pub mod note;
 pub mod scope;
+pub mod seal;
