@@ -4,3 +4,11 @@
 //! evaluation, PATCH paths and their application, projection, sorting, pagination and the SCIM
 //! error model. Must never: perform I/O, spawn tasks, read clocks, or decrypt anything.
 #![forbid(unsafe_code)]
+
+pub mod error;
+pub mod resource_type;
+pub mod schema;
+
+pub use error::{ScimError, ScimResult};
+pub use resource_type::{AttrRef, ResourceSchema, ResourceType, SchemaExtension, SchemaRegistry};
+pub use schema::{AttrType, AttributeDef, Mutability, Returned, Schema, Uniqueness};
