@@ -5,10 +5,19 @@
 //! error model. Must never: perform I/O, spawn tasks, read clocks, or decrypt anything.
 #![forbid(unsafe_code)]
 
+pub mod datetime;
 pub mod error;
+pub mod filter;
+pub mod path;
+pub mod protection;
 pub mod resource_type;
 pub mod schema;
+pub mod validate;
 
 pub use error::{ScimError, ScimResult};
+pub use filter::{CompValue, CompareOp, Filter, FilterLimits};
+pub use path::{AttrPath, ResolvedAttr};
+pub use protection::{Protection, ProtectionProfile};
 pub use resource_type::{AttrRef, ResourceSchema, ResourceType, SchemaExtension, SchemaRegistry};
 pub use schema::{AttrType, AttributeDef, Mutability, Returned, Schema, Uniqueness};
+pub use validate::{check_resource, validate_create, validate_replace, WriteMode};
