@@ -357,6 +357,16 @@ impl Filter {
         self.eval(resource, rs, None)
     }
 
+    /// Evaluate a value-filter (the part inside `attr[…]`) against one value of `parent`.
+    pub(crate) fn matches_element(
+        &self,
+        elem: &Value,
+        rs: &ResourceSchema,
+        parent: &AttributeDef,
+    ) -> bool {
+        self.eval(elem, rs, Some(parent))
+    }
+
     fn eval(&self, target: &Value, rs: &ResourceSchema, parent: Option<&AttributeDef>) -> bool {
         match self {
             Self::And(a, b) => a.eval(target, rs, parent) && b.eval(target, rs, parent),
@@ -731,8 +741,16 @@ impl<'a> Parser<'a> {
         self.pos >= self.b.len()
     }
 
-    fn peek(&self) -> Option<u8> {
+    pub(crate) fn peek(&self) -> Option<u8> {
         self.b.get(self.pos).copied()
+    }
+
+    pub(crate) fn position(&self) -> usize {
+        self.pos
+    }
+
+    pub(crate) fn advance(&mut self, n: usize) {
+        self.pos += n;
     }
 
     pub(crate) fn err(&self, msg: &str) -> ScimError {

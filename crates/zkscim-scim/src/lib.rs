@@ -8,6 +8,7 @@
 pub mod datetime;
 pub mod error;
 pub mod filter;
+pub mod patch;
 pub mod path;
 pub mod protection;
 pub mod resource_type;
@@ -16,6 +17,11 @@ pub mod validate;
 
 pub use error::{ScimError, ScimResult};
 pub use filter::{CompValue, CompareOp, Filter, FilterLimits};
+pub use patch::{
+    apply_patch, parse_patch, patch_members_delta, patch_resource, touched_paths, MembersDelta,
+    MembershipPlan, PatchLimits, PatchOpKind, PatchOperation, PatchOutcome, ResolvedPath,
+    TouchedPath,
+};
 pub use path::{AttrPath, ResolvedAttr};
 pub use protection::{Protection, ProtectionProfile};
 pub use resource_type::{AttrRef, ResourceSchema, ResourceType, SchemaExtension, SchemaRegistry};

@@ -366,10 +366,17 @@ impl Schema {
     }
 }
 
-/// The common attributes every resource carries (RFC 7643 §3.1): `id`, `externalId`, `meta`.
+/// The common attributes every resource carries (RFC 7643 §3, §3.1): `schemas`, `id`,
+/// `externalId`, `meta`.
 #[must_use]
 pub fn common_attributes() -> Vec<AttributeDef> {
     vec![
+        AttributeDef::reference("schemas", &["uri"])
+            .multi()
+            .required()
+            .mutability(Mutability::ReadOnly)
+            .returned(Returned::Always)
+            .describe("Schema URNs the resource conforms to."),
         AttributeDef::string("id")
             .case_exact()
             .mutability(Mutability::ReadOnly)
