@@ -8,8 +8,10 @@
 pub mod datetime;
 pub mod error;
 pub mod filter;
+pub mod list;
 pub mod patch;
 pub mod path;
+pub mod project;
 pub mod protection;
 pub mod resource_type;
 pub mod schema;
@@ -17,12 +19,17 @@ pub mod validate;
 
 pub use error::{ScimError, ScimResult};
 pub use filter::{CompValue, CompareOp, Filter, FilterLimits};
+pub use list::{
+    parse_list_query, run_query, sort_resources, ListConfig, ListQuery, ListResponse, Pagination,
+    SortOrder,
+};
 pub use patch::{
     apply_patch, parse_patch, patch_members_delta, patch_resource, touched_paths, MembersDelta,
     MembershipPlan, PatchLimits, PatchOpKind, PatchOperation, PatchOutcome, ResolvedPath,
     TouchedPath,
 };
 pub use path::{AttrPath, ResolvedAttr};
+pub use project::{parse_attribute_list, project, AttrSelector};
 pub use protection::{Protection, ProtectionProfile};
 pub use resource_type::{AttrRef, ResourceSchema, ResourceType, SchemaExtension, SchemaRegistry};
 pub use schema::{AttrType, AttributeDef, Mutability, Returned, Schema, Uniqueness};
