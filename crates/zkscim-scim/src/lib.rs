@@ -6,6 +6,7 @@
 #![forbid(unsafe_code)]
 
 pub mod datetime;
+pub mod discovery;
 pub mod error;
 pub mod filter;
 pub mod list;
@@ -17,6 +18,10 @@ pub mod resource_type;
 pub mod schema;
 pub mod validate;
 
+pub use discovery::{
+    resource_type_document, resource_types_document, schema_document, schemas_document,
+    ServiceProviderConfig,
+};
 pub use error::{ScimError, ScimResult};
 pub use filter::{CompValue, CompareOp, Filter, FilterLimits};
 pub use list::{
