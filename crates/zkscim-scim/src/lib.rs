@@ -25,8 +25,8 @@ pub use discovery::{
 pub use error::{ScimError, ScimResult};
 pub use filter::{CompValue, CompareOp, Filter, FilterLimits};
 pub use list::{
-    parse_list_query, run_query, sort_resources, ListConfig, ListQuery, ListResponse, Pagination,
-    SortOrder,
+    parse_list_query, parse_search_request, run_query, sort_resources, ListConfig, ListQuery,
+    ListResponse, Pagination, SortOrder,
 };
 pub use patch::{
     apply_patch, parse_patch, patch_members_delta, patch_resource, touched_paths, MembersDelta,

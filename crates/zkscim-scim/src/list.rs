@@ -169,6 +169,71 @@ pub fn parse_list_query(
     })
 }
 
+/// URN of the SearchRequest message schema (RFC 7644 §3.4.3).
+pub const SEARCH_REQUEST_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:SearchRequest";
+
+/// Parse a `POST /.search` body (RFC 7644 §3.4.3) into a [`ListQuery`].
+pub fn parse_search_request(
+    body: &Value,
+    rs: &ResourceSchema,
+    prot: &ProtectionProfile,
+    cfg: &ListConfig,
+) -> ScimResult<ListQuery> {
+    let Value::Object(o) = body else {
+        return Err(ScimError::invalid_syntax(
+            "search request must be a JSON object",
+        ));
+    };
+    let ok = get_ci(o, "schemas")
+        .and_then(Value::as_array)
+        .is_some_and(|a| {
+            a.iter().any(|s| {
+                s.as_str()
+                    .is_some_and(|s| s.eq_ignore_ascii_case(SEARCH_REQUEST_SCHEMA))
+            })
+        });
+    if !ok {
+        return Err(ScimError::invalid_syntax(format!(
+            "search request 'schemas' must contain '{SEARCH_REQUEST_SCHEMA}'"
+        )));
+    }
+    let mut params: Vec<(&str, String)> = Vec::new();
+    for name in [
+        "filter",
+        "sortBy",
+        "sortOrder",
+        "startIndex",
+        "count",
+        "cursor",
+        "attributes",
+        "excludedAttributes",
+    ] {
+        let Some(v) = get_ci(o, name) else { continue };
+        let text = match v {
+            Value::String(s) => s.clone(),
+            Value::Number(n) => n.to_string(),
+            Value::Array(a) => a
+                .iter()
+                .map(|x| {
+                    x.as_str().map(str::to_owned).ok_or_else(|| {
+                        ScimError::invalid_syntax(format!("'{name}' must be an array of strings"))
+                    })
+                })
+                .collect::<ScimResult<Vec<_>>>()?
+                .join(","),
+            Value::Null => continue,
+            _ => {
+                return Err(ScimError::invalid_syntax(format!(
+                    "search request member '{name}' has the wrong type"
+                )))
+            }
+        };
+        params.push((name, text));
+    }
+    let borrowed: Vec<(&str, &str)> = params.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    parse_list_query(&borrowed, rs, prot, cfg)
+}
+
 /// Validate a `sortBy` attribute: it must exist, not be complex without sub-attribute, and not
 /// be sealed (ciphertext order says nothing about plaintext order): sealed attributes are
 /// refused with `invalidFilter`.
