@@ -986,10 +986,23 @@ impl<'a> Parser<'a> {
                     self.pos += 1;
                 }
                 let lit = self.s.get(start..self.pos).unwrap_or_default();
-                let n: Number = serde_json::from_str(lit).map_err(|_| {
-                    self.pos = start;
-                    self.err(&format!("invalid number '{}'", clip(lit)))
-                })?;
+                let invalid = |p: &mut Self| {
+                    p.pos = start;
+                    p.err(&format!("invalid number '{}'", clip(lit)))
+                };
+                let n: Number = match serde_json::from_str(lit) {
+                    Ok(n) => n,
+                    Err(_) => return Err(invalid(self)),
+                };
+                if lit.contains(['.', 'e', 'E']) {
+                    // Correctly rounded parse so printing and re-parsing is lossless.
+                    let f = lit
+                        .parse::<f64>()
+                        .ok()
+                        .and_then(Number::from_f64)
+                        .ok_or_else(|| invalid(self))?;
+                    return Ok(CompValue::Number(f));
+                }
                 Ok(CompValue::Number(n))
             }
             _ => {
