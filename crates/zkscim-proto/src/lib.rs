@@ -13,5 +13,7 @@
 pub mod cert;
 pub mod codec;
 pub mod cose;
+pub mod envelope;
 pub mod keys;
 pub mod scope;
+pub mod touch;

@@ -1,0 +1,1 @@
+//! Signed statement envelopes (operations, revocations, policies, read requests, genesis).
