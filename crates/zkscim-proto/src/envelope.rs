@@ -368,7 +368,7 @@ impl Change {
             expected: "array of PATCH operations",
             found: "non-array",
         })?;
-        let value = codec::from_json(operations)?;
+        let value = canonical(&codec::from_json(operations)?)?;
         let Value::Array(ops) = value else {
             return Err(JsonBridgeError::NotJson("non-array PATCH operations").into());
         };
@@ -396,7 +396,14 @@ fn resource_from_json(resource: &serde_json::Value) -> Result<Value, EnvelopeErr
         }
         .into());
     }
-    Ok(codec::from_json(resource)?)
+    canonical(&codec::from_json(resource)?)
+}
+
+/// `value` with its maps in canonical key order, exactly as a verifier decodes it, so a built
+/// statement compares equal to its parsed form. Refuses values over the codec's size or depth
+/// limits, which no verifier would accept either.
+fn canonical(value: &Value) -> Result<Value, EnvelopeError> {
+    codec::decode(&value.to_bytes()).map_err(EnvelopeError::Payload)
 }
 
 fn check_patch_list(len: usize, all_maps: bool) -> Result<(), EnvelopeError> {
