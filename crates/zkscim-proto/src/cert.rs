@@ -555,6 +555,75 @@ impl ChainError {
     }
 }
 
+/// Checks only who signed what: issuer and parent linkage from the root down, and every
+/// signature. Returns the key the chain empowers.
+///
+/// This separates *unauthenticated* input (forgeries, chains from another root: never logged)
+/// from *well-signed but refused* input (expired, out of scope, wrong tenant: logged as a
+/// refusal, because someone with a real key asked for it).
+pub fn authenticate_chain(
+    chain: &[Certificate],
+    root: &PublicKey,
+    cache: &mut dyn VerifiedCache,
+) -> Result<PublicKey, ChainError> {
+    if chain.len() > MAX_CHAIN_LEN {
+        return Err(ChainError {
+            position: MAX_CHAIN_LEN,
+            cert_id: chain
+                .get(MAX_CHAIN_LEN)
+                .map(|c| c.id.short())
+                .unwrap_or_default(),
+            label: String::new(),
+            kind: ChainErrorKind::TooLong(chain.len()),
+        });
+    }
+    let mut issuer_key = *root;
+    let mut parent: Option<&Certificate> = None;
+    for (position, cert) in chain.iter().enumerate() {
+        check_link(position, cert, &issuer_key, parent, cache)?;
+        issuer_key = cert.claims.subject;
+        parent = Some(cert);
+    }
+    Ok(issuer_key)
+}
+
+/// Issuer, parent and signature checks of one certificate (steps 1–3 of spec §4).
+fn check_link(
+    position: usize,
+    cert: &Certificate,
+    issuer_key: &PublicKey,
+    parent: Option<&Certificate>,
+    cache: &mut dyn VerifiedCache,
+) -> Result<(), ChainError> {
+    let fail = |kind| ChainError {
+        position,
+        cert_id: cert.id.short(),
+        label: cert.claims.label.clone(),
+        kind,
+    };
+    if cert.claims.issuer != issuer_key.key_id() {
+        return Err(fail(ChainErrorKind::Issuer {
+            expected: issuer_key.key_id().short(),
+            found: cert.claims.issuer.short(),
+        }));
+    }
+    let expected_parent = parent.map(Certificate::id);
+    if cert.claims.parent != expected_parent {
+        let show = |p: Option<CertId>| p.map_or_else(|| "none".to_owned(), |id| id.short());
+        return Err(fail(ChainErrorKind::Parent {
+            expected: show(expected_parent),
+            found: show(cert.claims.parent),
+        }));
+    }
+    if !cache.is_verified(&cert.id) {
+        cert.sign1
+            .verify(issuer_key)
+            .map_err(|_| fail(ChainErrorKind::Signature))?;
+        cache.mark_verified(cert.id);
+    }
+    Ok(())
+}
+
 /// Verifies `chain` (root-signed certificate first) for `ctx`; see the module docs for the order
 /// of checks. An empty chain means the root key itself signs, with unlimited scope.
 pub fn verify_chain(
@@ -582,27 +651,8 @@ pub fn verify_chain(
             label: cert.claims.label.clone(),
             kind,
         };
+        check_link(position, cert, &issuer_key, parent, cache)?;
         let claims = &cert.claims;
-        if claims.issuer != issuer_key.key_id() {
-            return Err(fail(ChainErrorKind::Issuer {
-                expected: issuer_key.key_id().short(),
-                found: claims.issuer.short(),
-            }));
-        }
-        let expected_parent = parent.map(Certificate::id);
-        if claims.parent != expected_parent {
-            let show = |p: Option<CertId>| p.map_or_else(|| "none".to_owned(), |id| id.short());
-            return Err(fail(ChainErrorKind::Parent {
-                expected: show(expected_parent),
-                found: show(claims.parent),
-            }));
-        }
-        if !cache.is_verified(&cert.id) {
-            cert.sign1
-                .verify(&issuer_key)
-                .map_err(|_| fail(ChainErrorKind::Signature))?;
-            cache.mark_verified(cert.id);
-        }
         if claims.tenant != ctx.tenant {
             return Err(fail(ChainErrorKind::Tenant {
                 expected: ctx.tenant.to_owned(),

@@ -213,7 +213,8 @@ impl SigningKey {
         self.inner.sign(message).to_bytes()
     }
 
-    /// PKCS#8 v1 PEM (`-----BEGIN PRIVATE KEY-----`), in a buffer zeroized on drop.
+    /// PKCS#8 v2 PEM (RFC 5958, `-----BEGIN PRIVATE KEY-----`, with the public key), in a
+    /// buffer zeroized on drop.
     pub fn to_pkcs8_pem(&self) -> Result<Zeroizing<String>, KeyError> {
         self.inner
             .to_pkcs8_pem(ed25519_dalek::pkcs8::spki::der::pem::LineEnding::LF)

@@ -11,9 +11,14 @@
 #![forbid(unsafe_code)]
 
 pub mod cert;
+pub mod checkpoint;
 pub mod codec;
 pub mod cose;
 pub mod envelope;
 pub mod keys;
+pub mod log_entry;
+pub mod merkle;
+pub mod note;
 pub mod scope;
+pub mod seal;
 pub mod touch;

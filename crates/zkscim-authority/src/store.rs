@@ -1,0 +1,877 @@
+//! Persistent state behind the [`Store`] boundary, and its SQLite implementation.
+//!
+//! Everything is partitioned by tenant: every table's key starts with the tenant id and every
+//! query names it, so no query of one tenant can return another's rows.
+//!
+//! The log writer is the only writer. It opens one [`StoreTxn`] per commit batch, and every
+//! effect of a batch (directory changes, log entries, submitted bytes, nonces, Merkle nodes, the
+//! log head and its checkpoint) lands in that one transaction or not at all. Readers use their own
+//! connections ([`SqliteStore::reader`]) and, thanks to WAL, never block the writer.
+
+use std::path::{Path, PathBuf};
+
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
+
+/// Schema version this build writes. Migrations below bring older files up to it.
+pub const SCHEMA_VERSION: i64 = 1;
+
+/// Why the store failed. Store failures abort the whole batch; nothing is half-applied.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// SQLite reported an error.
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// The database file was written by a newer zkscim.
+    #[error("database schema version {found} is newer than this build supports ({supported}); upgrade zkscim")]
+    TooNew {
+        /// Version in the file.
+        found: i64,
+        /// Version this build supports.
+        supported: i64,
+    },
+    /// Stored data does not decode: the file was altered outside zkscim.
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+}
+
+impl StoreError {
+    /// Stable machine-readable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            StoreError::Sqlite(_) => "store.sqlite",
+            StoreError::TooNew { .. } => "store.too_new",
+            StoreError::Corrupt(_) => "store.corrupt",
+        }
+    }
+}
+
+/// Result alias for store operations.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// A tenant as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TenantRow {
+    /// Tenant id.
+    pub tenant: String,
+    /// Raw root public key.
+    pub root_key: [u8; 32],
+    /// Encoded protection profile, if one was set by a policy statement.
+    pub profile: Option<Vec<u8>>,
+}
+
+/// The head of a tenant's log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogHead {
+    /// Number of entries.
+    pub size: u64,
+    /// Hash of the last entry (all zero for an empty log).
+    pub last_entry_hash: [u8; 32],
+    /// Serialized Merkle frontier.
+    pub frontier: Vec<u8>,
+    /// Latest signed checkpoint (signed-note text).
+    pub checkpoint: String,
+}
+
+/// A stored SCIM resource.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResourceRow {
+    /// Resource type name.
+    pub resource_type: String,
+    /// Resource id.
+    pub id: String,
+    /// Version counter (the ETag is `W/"<version>"`).
+    pub version: u64,
+    /// The resource JSON without `members` (groups keep members in their own table).
+    pub body: String,
+    /// Log index of the entry that last changed it.
+    pub last_seq: u64,
+}
+
+/// A stored log entry: its index, its bytes and the hash of the bytes it records.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EntryRow {
+    /// Log index.
+    pub seq: u64,
+    /// Encoded entry.
+    pub entry: Vec<u8>,
+    /// SHA-256 of the submitted bytes.
+    pub submitted_hash: [u8; 32],
+}
+
+/// A certificate as first seen in the log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CertificateRow {
+    /// Certificate id.
+    pub id: [u8; 32],
+    /// Exact bytes.
+    pub bytes: Vec<u8>,
+    /// Log index of its first-seen entry.
+    pub seq: u64,
+}
+
+/// The write side of one commit batch.
+pub trait StoreTxn {
+    /// Creates a tenant.
+    fn insert_tenant(&mut self, tenant: &str, root_key: &[u8; 32]) -> StoreResult<()>;
+    /// Replaces a tenant's protection profile.
+    fn set_profile(&mut self, tenant: &str, profile: &[u8]) -> StoreResult<()>;
+    /// The log index of an earlier identical submission.
+    fn submission_seq(&mut self, tenant: &str, hash: &[u8; 32]) -> StoreResult<Option<u64>>;
+    /// The submitted-bytes hash that used `nonce` first.
+    fn nonce_owner(&mut self, tenant: &str, nonce: &[u8]) -> StoreResult<Option<[u8; 32]>>;
+    /// Records a used nonce.
+    fn insert_nonce(&mut self, tenant: &str, nonce: &[u8], hash: &[u8; 32]) -> StoreResult<()>;
+    /// Whether a certificate was seen.
+    fn certificate_seen(&mut self, tenant: &str, id: &[u8; 32]) -> StoreResult<bool>;
+    /// Records a certificate's first sighting.
+    fn insert_certificate(
+        &mut self,
+        tenant: &str,
+        id: &[u8; 32],
+        bytes: &[u8],
+        seq: u64,
+    ) -> StoreResult<()>;
+    /// A certificate's bytes.
+    fn certificate(&mut self, tenant: &str, id: &[u8; 32]) -> StoreResult<Option<CertificateRow>>;
+    /// Records a revocation.
+    fn insert_revocation(&mut self, tenant: &str, id: &[u8; 32], seq: u64) -> StoreResult<()>;
+    /// A resource.
+    fn resource(
+        &mut self,
+        tenant: &str,
+        resource_type: &str,
+        id: &str,
+    ) -> StoreResult<Option<ResourceRow>>;
+    /// Inserts or replaces a resource.
+    fn put_resource(&mut self, tenant: &str, row: &ResourceRow) -> StoreResult<()>;
+    /// Deletes a resource, its memberships and its unique-index claims.
+    fn delete_resource(&mut self, tenant: &str, resource_type: &str, id: &str) -> StoreResult<()>;
+    /// Whether `member` belongs to `group`.
+    fn has_member(&mut self, tenant: &str, group: &str, member: &str) -> StoreResult<bool>;
+    /// Adds members to a group (idempotent per member).
+    fn add_members(&mut self, tenant: &str, group: &str, members: &[String]) -> StoreResult<()>;
+    /// Removes members from a group.
+    fn remove_members(&mut self, tenant: &str, group: &str, members: &[String]) -> StoreResult<()>;
+    /// Removes every member of a group.
+    fn clear_members(&mut self, tenant: &str, group: &str) -> StoreResult<()>;
+    /// All members of a group, sorted.
+    fn members(&mut self, tenant: &str, group: &str) -> StoreResult<Vec<String>>;
+    /// The resource id holding a unique value (a blind-index token or clear value).
+    fn unique_owner(
+        &mut self,
+        tenant: &str,
+        resource_type: &str,
+        attribute: &str,
+        value: &str,
+    ) -> StoreResult<Option<String>>;
+    /// Replaces the unique values a resource holds.
+    fn set_unique(
+        &mut self,
+        tenant: &str,
+        resource_type: &str,
+        id: &str,
+        values: &[(String, String)],
+    ) -> StoreResult<()>;
+    /// Appends a log entry with its submitted bytes.
+    fn append_entry(
+        &mut self,
+        tenant: &str,
+        seq: u64,
+        entry: &[u8],
+        submitted_hash: &[u8; 32],
+        submitted: &[u8],
+    ) -> StoreResult<()>;
+    /// Stores completed Merkle subtree hashes.
+    fn put_nodes(&mut self, tenant: &str, nodes: &[(u32, u64, [u8; 32])]) -> StoreResult<()>;
+    /// Stores the log head.
+    fn put_head(&mut self, tenant: &str, head: &LogHead) -> StoreResult<()>;
+    /// Commits everything.
+    fn commit(self: Box<Self>) -> StoreResult<()>;
+}
+
+/// A storage engine. The authority needs exactly this much from one.
+pub trait Store: Send {
+    /// Starts a write transaction.
+    fn begin(&mut self) -> StoreResult<Box<dyn StoreTxn + '_>>;
+}
+
+/// SQLite storage: one database file, WAL, `synchronous=FULL`.
+#[derive(Debug)]
+pub struct SqliteStore {
+    path: PathBuf,
+    writer: Connection,
+}
+
+const MIGRATIONS: &[&str] = &[
+    // Version 1.
+    r#"
+    CREATE TABLE tenants (
+        tenant TEXT PRIMARY KEY,
+        root_key BLOB NOT NULL,
+        profile BLOB
+    ) WITHOUT ROWID;
+    CREATE TABLE log_entries (
+        tenant TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        entry BLOB NOT NULL,
+        submitted_hash BLOB NOT NULL,
+        PRIMARY KEY (tenant, seq)
+    ) WITHOUT ROWID;
+    CREATE TABLE submissions (
+        tenant TEXT NOT NULL,
+        hash BLOB NOT NULL,
+        seq INTEGER NOT NULL,
+        bytes BLOB NOT NULL,
+        PRIMARY KEY (tenant, hash)
+    ) WITHOUT ROWID;
+    CREATE TABLE nonces (
+        tenant TEXT NOT NULL,
+        nonce BLOB NOT NULL,
+        hash BLOB NOT NULL,
+        PRIMARY KEY (tenant, nonce)
+    ) WITHOUT ROWID;
+    CREATE TABLE merkle_nodes (
+        tenant TEXT NOT NULL,
+        level INTEGER NOT NULL,
+        idx INTEGER NOT NULL,
+        hash BLOB NOT NULL,
+        PRIMARY KEY (tenant, level, idx)
+    ) WITHOUT ROWID;
+    CREATE TABLE log_heads (
+        tenant TEXT PRIMARY KEY,
+        size INTEGER NOT NULL,
+        last_entry_hash BLOB NOT NULL,
+        frontier BLOB NOT NULL,
+        checkpoint TEXT NOT NULL
+    ) WITHOUT ROWID;
+    CREATE TABLE certificates (
+        tenant TEXT NOT NULL,
+        id BLOB NOT NULL,
+        bytes BLOB NOT NULL,
+        seq INTEGER NOT NULL,
+        PRIMARY KEY (tenant, id)
+    ) WITHOUT ROWID;
+    CREATE TABLE revocations (
+        tenant TEXT NOT NULL,
+        id BLOB NOT NULL,
+        seq INTEGER NOT NULL,
+        PRIMARY KEY (tenant, id)
+    ) WITHOUT ROWID;
+    CREATE TABLE resources (
+        tenant TEXT NOT NULL,
+        rtype TEXT NOT NULL,
+        id TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        body TEXT NOT NULL,
+        last_seq INTEGER NOT NULL,
+        PRIMARY KEY (tenant, rtype, id)
+    ) WITHOUT ROWID;
+    CREATE TABLE members (
+        tenant TEXT NOT NULL,
+        group_id TEXT NOT NULL,
+        member TEXT NOT NULL,
+        PRIMARY KEY (tenant, group_id, member)
+    ) WITHOUT ROWID;
+    CREATE INDEX members_by_member ON members (tenant, member);
+    CREATE TABLE unique_values (
+        tenant TEXT NOT NULL,
+        rtype TEXT NOT NULL,
+        attribute TEXT NOT NULL,
+        value TEXT NOT NULL,
+        id TEXT NOT NULL,
+        PRIMARY KEY (tenant, rtype, attribute, value)
+    ) WITHOUT ROWID;
+    CREATE INDEX unique_values_by_owner ON unique_values (tenant, rtype, id);
+    "#,
+];
+
+fn configure(conn: &Connection) -> StoreResult<()> {
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    Ok(())
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `path` and brings its schema up to date.
+    pub fn open(path: &Path) -> StoreResult<SqliteStore> {
+        let mut writer = Connection::open(path)?;
+        configure(&writer)?;
+        migrate(&mut writer)?;
+        Ok(SqliteStore {
+            path: path.to_path_buf(),
+            writer,
+        })
+    }
+
+    /// A new read-only connection for query work outside the writer.
+    pub fn reader(&self) -> StoreResult<Reader> {
+        open_reader(&self.path)
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+/// Opens a read-only connection to the database at `path`.
+pub fn open_reader(path: &Path) -> StoreResult<Reader> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    Ok(Reader { conn })
+}
+
+fn migrate(conn: &mut Connection) -> StoreResult<()> {
+    let current: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    let supported = MIGRATIONS.len() as i64;
+    if current > supported {
+        return Err(StoreError::TooNew {
+            found: current,
+            supported,
+        });
+    }
+    for (index, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", index as i64 + 1)?;
+        tx.commit()?;
+    }
+    Ok(())
+}
+
+fn blob32(v: Vec<u8>) -> StoreResult<[u8; 32]> {
+    <[u8; 32]>::try_from(v).map_err(|v| {
+        StoreError::Corrupt(format!("expected a 32-byte hash, found {} bytes", v.len()))
+    })
+}
+
+fn seq_of(v: i64) -> u64 {
+    u64::try_from(v).unwrap_or_default()
+}
+
+fn sql_int(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+struct SqliteTxn<'a> {
+    tx: rusqlite::Transaction<'a>,
+}
+
+impl Store for SqliteStore {
+    fn begin(&mut self) -> StoreResult<Box<dyn StoreTxn + '_>> {
+        let tx = self
+            .writer
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        Ok(Box::new(SqliteTxn { tx }))
+    }
+}
+
+impl StoreTxn for SqliteTxn<'_> {
+    fn insert_tenant(&mut self, tenant: &str, root_key: &[u8; 32]) -> StoreResult<()> {
+        self.tx
+            .prepare_cached("INSERT INTO tenants (tenant, root_key) VALUES (?1, ?2)")?
+            .execute(params![tenant, &root_key[..]])?;
+        Ok(())
+    }
+
+    fn set_profile(&mut self, tenant: &str, profile: &[u8]) -> StoreResult<()> {
+        self.tx
+            .prepare_cached("UPDATE tenants SET profile = ?2 WHERE tenant = ?1")?
+            .execute(params![tenant, profile])?;
+        Ok(())
+    }
+
+    fn submission_seq(&mut self, tenant: &str, hash: &[u8; 32]) -> StoreResult<Option<u64>> {
+        Ok(self
+            .tx
+            .prepare_cached("SELECT seq FROM submissions WHERE tenant = ?1 AND hash = ?2")?
+            .query_row(params![tenant, &hash[..]], |r| r.get::<_, i64>(0))
+            .optional()?
+            .map(seq_of))
+    }
+
+    fn nonce_owner(&mut self, tenant: &str, nonce: &[u8]) -> StoreResult<Option<[u8; 32]>> {
+        self.tx
+            .prepare_cached("SELECT hash FROM nonces WHERE tenant = ?1 AND nonce = ?2")?
+            .query_row(params![tenant, nonce], |r| r.get::<_, Vec<u8>>(0))
+            .optional()?
+            .map(blob32)
+            .transpose()
+    }
+
+    fn insert_nonce(&mut self, tenant: &str, nonce: &[u8], hash: &[u8; 32]) -> StoreResult<()> {
+        self.tx
+            .prepare_cached("INSERT INTO nonces (tenant, nonce, hash) VALUES (?1, ?2, ?3)")?
+            .execute(params![tenant, nonce, &hash[..]])?;
+        Ok(())
+    }
+
+    fn certificate_seen(&mut self, tenant: &str, id: &[u8; 32]) -> StoreResult<bool> {
+        Ok(self
+            .tx
+            .prepare_cached("SELECT 1 FROM certificates WHERE tenant = ?1 AND id = ?2")?
+            .exists(params![tenant, &id[..]])?)
+    }
+
+    fn insert_certificate(
+        &mut self,
+        tenant: &str,
+        id: &[u8; 32],
+        bytes: &[u8],
+        seq: u64,
+    ) -> StoreResult<()> {
+        self.tx
+            .prepare_cached(
+                "INSERT INTO certificates (tenant, id, bytes, seq) VALUES (?1, ?2, ?3, ?4)",
+            )?
+            .execute(params![tenant, &id[..], bytes, sql_int(seq)])?;
+        Ok(())
+    }
+
+    fn certificate(&mut self, tenant: &str, id: &[u8; 32]) -> StoreResult<Option<CertificateRow>> {
+        Ok(self
+            .tx
+            .prepare_cached("SELECT bytes, seq FROM certificates WHERE tenant = ?1 AND id = ?2")?
+            .query_row(params![tenant, &id[..]], |r| {
+                Ok(CertificateRow {
+                    id: *id,
+                    bytes: r.get(0)?,
+                    seq: seq_of(r.get(1)?),
+                })
+            })
+            .optional()?)
+    }
+
+    fn insert_revocation(&mut self, tenant: &str, id: &[u8; 32], seq: u64) -> StoreResult<()> {
+        self.tx
+            .prepare_cached(
+                "INSERT OR IGNORE INTO revocations (tenant, id, seq) VALUES (?1, ?2, ?3)",
+            )?
+            .execute(params![tenant, &id[..], sql_int(seq)])?;
+        Ok(())
+    }
+
+    fn resource(
+        &mut self,
+        tenant: &str,
+        resource_type: &str,
+        id: &str,
+    ) -> StoreResult<Option<ResourceRow>> {
+        Ok(self
+            .tx
+            .prepare_cached(
+                "SELECT version, body, last_seq FROM resources WHERE tenant = ?1 AND rtype = ?2 AND id = ?3",
+            )?
+            .query_row(params![tenant, resource_type, id], |r| {
+                Ok(ResourceRow {
+                    resource_type: resource_type.to_owned(),
+                    id: id.to_owned(),
+                    version: seq_of(r.get(0)?),
+                    body: r.get(1)?,
+                    last_seq: seq_of(r.get(2)?),
+                })
+            })
+            .optional()?)
+    }
+
+    fn put_resource(&mut self, tenant: &str, row: &ResourceRow) -> StoreResult<()> {
+        self.tx
+            .prepare_cached(
+                "INSERT OR REPLACE INTO resources (tenant, rtype, id, version, body, last_seq) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?
+            .execute(params![
+                tenant,
+                row.resource_type,
+                row.id,
+                sql_int(row.version),
+                row.body,
+                sql_int(row.last_seq)
+            ])?;
+        Ok(())
+    }
+
+    fn delete_resource(&mut self, tenant: &str, resource_type: &str, id: &str) -> StoreResult<()> {
+        self.tx
+            .prepare_cached("DELETE FROM resources WHERE tenant = ?1 AND rtype = ?2 AND id = ?3")?
+            .execute(params![tenant, resource_type, id])?;
+        self.tx
+            .prepare_cached(
+                "DELETE FROM unique_values WHERE tenant = ?1 AND rtype = ?2 AND id = ?3",
+            )?
+            .execute(params![tenant, resource_type, id])?;
+        if resource_type == "Group" {
+            self.clear_members(tenant, id)?;
+        }
+        // A deleted identity leaves every group it was in.
+        self.tx
+            .prepare_cached("DELETE FROM members WHERE tenant = ?1 AND member = ?2")?
+            .execute(params![tenant, id])?;
+        Ok(())
+    }
+
+    fn has_member(&mut self, tenant: &str, group: &str, member: &str) -> StoreResult<bool> {
+        Ok(self
+            .tx
+            .prepare_cached(
+                "SELECT 1 FROM members WHERE tenant = ?1 AND group_id = ?2 AND member = ?3",
+            )?
+            .exists(params![tenant, group, member])?)
+    }
+
+    fn add_members(&mut self, tenant: &str, group: &str, members: &[String]) -> StoreResult<()> {
+        let mut stmt = self.tx.prepare_cached(
+            "INSERT OR IGNORE INTO members (tenant, group_id, member) VALUES (?1, ?2, ?3)",
+        )?;
+        for member in members {
+            stmt.execute(params![tenant, group, member])?;
+        }
+        Ok(())
+    }
+
+    fn remove_members(&mut self, tenant: &str, group: &str, members: &[String]) -> StoreResult<()> {
+        let mut stmt = self.tx.prepare_cached(
+            "DELETE FROM members WHERE tenant = ?1 AND group_id = ?2 AND member = ?3",
+        )?;
+        for member in members {
+            stmt.execute(params![tenant, group, member])?;
+        }
+        Ok(())
+    }
+
+    fn clear_members(&mut self, tenant: &str, group: &str) -> StoreResult<()> {
+        self.tx
+            .prepare_cached("DELETE FROM members WHERE tenant = ?1 AND group_id = ?2")?
+            .execute(params![tenant, group])?;
+        Ok(())
+    }
+
+    fn members(&mut self, tenant: &str, group: &str) -> StoreResult<Vec<String>> {
+        let mut stmt = self.tx.prepare_cached(
+            "SELECT member FROM members WHERE tenant = ?1 AND group_id = ?2 ORDER BY member",
+        )?;
+        let rows = stmt.query_map(params![tenant, group], |r| r.get::<_, String>(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn unique_owner(
+        &mut self,
+        tenant: &str,
+        resource_type: &str,
+        attribute: &str,
+        value: &str,
+    ) -> StoreResult<Option<String>> {
+        Ok(self
+            .tx
+            .prepare_cached(
+                "SELECT id FROM unique_values WHERE tenant = ?1 AND rtype = ?2 AND attribute = ?3 AND value = ?4",
+            )?
+            .query_row(params![tenant, resource_type, attribute, value], |r| r.get(0))
+            .optional()?)
+    }
+
+    fn set_unique(
+        &mut self,
+        tenant: &str,
+        resource_type: &str,
+        id: &str,
+        values: &[(String, String)],
+    ) -> StoreResult<()> {
+        self.tx
+            .prepare_cached(
+                "DELETE FROM unique_values WHERE tenant = ?1 AND rtype = ?2 AND id = ?3",
+            )?
+            .execute(params![tenant, resource_type, id])?;
+        let mut stmt = self.tx.prepare_cached(
+            "INSERT INTO unique_values (tenant, rtype, attribute, value, id) VALUES (?1, ?2, ?3, ?4, ?5)",
+        )?;
+        for (attribute, value) in values {
+            stmt.execute(params![tenant, resource_type, attribute, value, id])?;
+        }
+        Ok(())
+    }
+
+    fn append_entry(
+        &mut self,
+        tenant: &str,
+        seq: u64,
+        entry: &[u8],
+        submitted_hash: &[u8; 32],
+        submitted: &[u8],
+    ) -> StoreResult<()> {
+        self.tx
+            .prepare_cached(
+                "INSERT INTO log_entries (tenant, seq, entry, submitted_hash) VALUES (?1, ?2, ?3, ?4)",
+            )?
+            .execute(params![tenant, sql_int(seq), entry, &submitted_hash[..]])?;
+        self.tx
+            .prepare_cached(
+                "INSERT OR IGNORE INTO submissions (tenant, hash, seq, bytes) VALUES (?1, ?2, ?3, ?4)",
+            )?
+            .execute(params![tenant, &submitted_hash[..], sql_int(seq), submitted])?;
+        Ok(())
+    }
+
+    fn put_nodes(&mut self, tenant: &str, nodes: &[(u32, u64, [u8; 32])]) -> StoreResult<()> {
+        let mut stmt = self.tx.prepare_cached(
+            "INSERT OR REPLACE INTO merkle_nodes (tenant, level, idx, hash) VALUES (?1, ?2, ?3, ?4)",
+        )?;
+        for (level, index, hash) in nodes {
+            stmt.execute(params![tenant, level, sql_int(*index), &hash[..]])?;
+        }
+        Ok(())
+    }
+
+    fn put_head(&mut self, tenant: &str, head: &LogHead) -> StoreResult<()> {
+        self.tx
+            .prepare_cached(
+                "INSERT OR REPLACE INTO log_heads (tenant, size, last_entry_hash, frontier, checkpoint) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?
+            .execute(params![
+                tenant,
+                sql_int(head.size),
+                &head.last_entry_hash[..],
+                head.frontier,
+                head.checkpoint
+            ])?;
+        Ok(())
+    }
+
+    fn commit(self: Box<Self>) -> StoreResult<()> {
+        self.tx.commit()?;
+        Ok(())
+    }
+}
+
+/// A read-only connection: log reads, SCIM reads, start-up loading.
+#[derive(Debug)]
+pub struct Reader {
+    conn: Connection,
+}
+
+impl Reader {
+    /// Every tenant.
+    pub fn tenants(&self) -> StoreResult<Vec<TenantRow>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT tenant, root_key, profile FROM tenants ORDER BY tenant")?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, Vec<u8>>(1)?,
+                r.get::<_, Option<Vec<u8>>>(2)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (tenant, root, profile) = row?;
+            out.push(TenantRow {
+                tenant,
+                root_key: blob32(root)?,
+                profile,
+            });
+        }
+        Ok(out)
+    }
+
+    /// A tenant's log head.
+    pub fn head(&self, tenant: &str) -> StoreResult<Option<LogHead>> {
+        self.conn
+            .prepare_cached(
+                "SELECT size, last_entry_hash, frontier, checkpoint FROM log_heads WHERE tenant = ?1",
+            )?
+            .query_row(params![tenant], |r| {
+                Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?, r.get(2)?, r.get(3)?))
+            })
+            .optional()?
+            .map(|(size, hash, frontier, checkpoint)| {
+                Ok(LogHead {
+                    size: seq_of(size),
+                    last_entry_hash: blob32(hash)?,
+                    frontier,
+                    checkpoint,
+                })
+            })
+            .transpose()
+    }
+
+    /// Log entries `[start, end)`, with their submitted-bytes hashes.
+    pub fn entries(&self, tenant: &str, start: u64, end: u64) -> StoreResult<Vec<EntryRow>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT seq, entry, submitted_hash FROM log_entries WHERE tenant = ?1 AND seq >= ?2 AND seq < ?3 ORDER BY seq",
+        )?;
+        let rows = stmt.query_map(params![tenant, sql_int(start), sql_int(end)], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, Vec<u8>>(1)?,
+                r.get::<_, Vec<u8>>(2)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (seq, entry, hash) = row?;
+            out.push(EntryRow {
+                seq: seq_of(seq),
+                entry,
+                submitted_hash: blob32(hash)?,
+            });
+        }
+        Ok(out)
+    }
+
+    /// The exact bytes submitted with hash `hash`.
+    pub fn submitted(&self, tenant: &str, hash: &[u8; 32]) -> StoreResult<Option<Vec<u8>>> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT bytes FROM submissions WHERE tenant = ?1 AND hash = ?2")?
+            .query_row(params![tenant, &hash[..]], |r| r.get(0))
+            .optional()?)
+    }
+
+    /// A completed Merkle subtree hash.
+    pub fn node(&self, tenant: &str, level: u32, index: u64) -> StoreResult<Option<[u8; 32]>> {
+        self.conn
+            .prepare_cached(
+                "SELECT hash FROM merkle_nodes WHERE tenant = ?1 AND level = ?2 AND idx = ?3",
+            )?
+            .query_row(params![tenant, level, sql_int(index)], |r| {
+                r.get::<_, Vec<u8>>(0)
+            })
+            .optional()?
+            .map(blob32)
+            .transpose()
+    }
+
+    /// Revoked certificate ids.
+    pub fn revocations(&self, tenant: &str) -> StoreResult<Vec<[u8; 32]>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT id FROM revocations WHERE tenant = ?1")?;
+        let rows = stmt.query_map(params![tenant], |r| r.get::<_, Vec<u8>>(0))?;
+        rows.map(|r| blob32(r?)).collect()
+    }
+
+    /// One resource.
+    pub fn resource(
+        &self,
+        tenant: &str,
+        resource_type: &str,
+        id: &str,
+    ) -> StoreResult<Option<ResourceRow>> {
+        Ok(self
+            .conn
+            .prepare_cached(
+                "SELECT version, body, last_seq FROM resources WHERE tenant = ?1 AND rtype = ?2 AND id = ?3",
+            )?
+            .query_row(params![tenant, resource_type, id], |r| {
+                Ok(ResourceRow {
+                    resource_type: resource_type.to_owned(),
+                    id: id.to_owned(),
+                    version: seq_of(r.get(0)?),
+                    body: r.get(1)?,
+                    last_seq: seq_of(r.get(2)?),
+                })
+            })
+            .optional()?)
+    }
+
+    /// Every resource of a type, ordered by id.
+    pub fn resources(&self, tenant: &str, resource_type: &str) -> StoreResult<Vec<ResourceRow>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT id, version, body, last_seq FROM resources WHERE tenant = ?1 AND rtype = ?2 ORDER BY id",
+        )?;
+        let rows = stmt.query_map(params![tenant, resource_type], |r| {
+            Ok(ResourceRow {
+                resource_type: resource_type.to_owned(),
+                id: r.get(0)?,
+                version: seq_of(r.get(1)?),
+                body: r.get(2)?,
+                last_seq: seq_of(r.get(3)?),
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Members of a group, sorted.
+    pub fn members(&self, tenant: &str, group: &str) -> StoreResult<Vec<String>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT member FROM members WHERE tenant = ?1 AND group_id = ?2 ORDER BY member",
+        )?;
+        let rows = stmt.query_map(params![tenant, group], |r| r.get::<_, String>(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Groups an identity belongs to, sorted.
+    pub fn groups_of(&self, tenant: &str, member: &str) -> StoreResult<Vec<String>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT group_id FROM members WHERE tenant = ?1 AND member = ?2 ORDER BY group_id",
+        )?;
+        let rows = stmt.query_map(params![tenant, member], |r| r.get::<_, String>(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// The id holding a unique value.
+    pub fn unique_owner(
+        &self,
+        tenant: &str,
+        resource_type: &str,
+        attribute: &str,
+        value: &str,
+    ) -> StoreResult<Option<String>> {
+        Ok(self
+            .conn
+            .prepare_cached(
+                "SELECT id FROM unique_values WHERE tenant = ?1 AND rtype = ?2 AND attribute = ?3 AND value = ?4",
+            )?
+            .query_row(params![tenant, resource_type, attribute, value], |r| r.get(0))
+            .optional()?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrates_and_refuses_newer_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("z.db");
+        drop(SqliteStore::open(&path).unwrap());
+        // Re-opening is a no-op migration.
+        drop(SqliteStore::open(&path).unwrap());
+        let conn = Connection::open(&path).unwrap();
+        conn.pragma_update(None, "user_version", 99).unwrap();
+        drop(conn);
+        assert_eq!(
+            SqliteStore::open(&path).unwrap_err().code(),
+            "store.too_new"
+        );
+    }
+
+    #[test]
+    fn transaction_is_atomic_and_tenant_partitioned() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("z.db");
+        let mut store = SqliteStore::open(&path).unwrap();
+        {
+            let mut tx = store.begin().unwrap();
+            tx.insert_tenant("a", &[1; 32]).unwrap();
+            tx.insert_tenant("b", &[2; 32]).unwrap();
+            tx.add_members("a", "g", &["u1".into()]).unwrap();
+            tx.commit().unwrap();
+        }
+        {
+            let mut tx = store.begin().unwrap();
+            tx.add_members("a", "g", &["u2".into()]).unwrap();
+            // Dropped without commit: rolled back.
+        }
+        let reader = store.reader().unwrap();
+        assert_eq!(reader.members("a", "g").unwrap(), ["u1"]);
+        assert!(reader.members("b", "g").unwrap().is_empty());
+        assert_eq!(reader.tenants().unwrap().len(), 2);
+    }
+}

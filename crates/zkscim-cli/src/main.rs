@@ -1,0 +1,70 @@
+//! `zkscim`: the command tenant admins, operators and auditors use.
+//!
+//! Owns: argument parsing, human and `--json` output, hints on what to do next, and wiring the
+//! library crates together. Must never: print or log key material, or leave a half-written file
+//! behind when a command fails.
+#![forbid(unsafe_code)]
+
+mod key;
+mod output;
+
+use std::process::ExitCode;
+
+use clap::{CommandFactory, Parser, Subcommand};
+
+use crate::output::{CliError, Output};
+
+/// Zero-knowledge SCIM 2.0 authority with signed delegation chains.
+#[derive(Debug, Parser)]
+#[command(name = "zkscim", version, about, long_about = None)]
+struct Cli {
+    /// Print machine-readable JSON instead of human text.
+    #[arg(long, global = true)]
+    json: bool,
+
+    /// Log verbosity (also via RUST_LOG), e.g. `info` or `zkscim=debug`.
+    #[arg(long, global = true, env = "ZKSCIM_LOG", default_value = "warn")]
+    log: String,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Generate and inspect Ed25519 keys.
+    #[command(subcommand)]
+    Key(key::KeyCommand),
+    /// Print shell completions.
+    ///
+    /// Example: `zkscim completions bash > /etc/bash_completion.d/zkscim`
+    Completions {
+        /// Shell to generate for.
+        shell: clap_complete::Shell,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&cli.log));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+    let out = Output::new(cli.json);
+    let result: Result<(), CliError> = match cli.command {
+        Command::Key(cmd) => key::run(cmd, &out),
+        Command::Completions { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "zkscim", &mut std::io::stdout());
+            Ok(())
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            out.error(&err);
+            ExitCode::from(err.exit_code())
+        }
+    }
+}
