@@ -16,8 +16,11 @@
 //! [`Signed::parse`] decodes strictly: COSE structure and `typ`, deterministic CBOR payload, every
 //! required field present and well-formed, no unknown field, chain certificates parsed. The exact
 //! received bytes are kept: [`Signed::submitted_hash`] is their SHA-256 (idempotency, log).
-//! [`Signed::verify`] then checks, in this order: tenant, issued-at window, delegation chain, that
-//! the COSE `kid` is the chain's signer, and the signature (`verify_strict`).
+//! [`Signed::verify`] then checks, in this order: authentication (chain linkage and certificate
+//! signatures from the tenant root, the COSE `kid` is the key the chain empowers, the statement's
+//! signature under `verify_strict`), then the tenant, the issued-at window, and the rest of the
+//! chain (tenant, validity, attenuation). Authenticating first lets the caller tell a forgery
+//! (never logged) from a well-signed refusal (logged): [`EnvelopeError::after_authentication`].
 //!
 //! Owns: the statement formats and their signature/chain/time verification. Must never: read the
 //! clock (time is a parameter), decide scope, policy or revocation (the caller does that with the
@@ -29,8 +32,8 @@ use std::collections::BTreeSet;
 use sha2::{Digest, Sha256};
 
 use crate::cert::{
-    self, CertError, CertId, Certificate, ChainContext, ChainError, NoCache, VerifiedCache,
-    VerifiedChain, MAX_CHAIN_LEN,
+    self, CertError, CertId, Certificate, ChainContext, ChainError, ChainErrorKind, NoCache,
+    VerifiedCache, VerifiedChain, MAX_CHAIN_LEN,
 };
 use crate::codec::{self, CodecError, FieldReader, JsonBridgeError, MapBuilder, ShapeError, Value};
 use crate::cose::{self, CoseError, ObjectType, Sign1};
@@ -196,6 +199,26 @@ impl EnvelopeError {
             EnvelopeError::IssuedTooLongAgo { .. } => "envelope.issued_too_long_ago",
             EnvelopeError::Chain(e) => e.code(),
             EnvelopeError::SignerMismatch { .. } => "envelope.signer_mismatch",
+        }
+    }
+
+    /// For a failure of [`Signed::verify`] or [`Signed::verify_genesis`]: whether the statement
+    /// had been authenticated (signed by a key the tenant root empowers) before it was refused.
+    /// Such well-signed refusals are logged; anything else (malformed input, forgeries, chains
+    /// from another root) is not.
+    pub fn after_authentication(&self) -> bool {
+        match self {
+            EnvelopeError::TenantMismatch { .. }
+            | EnvelopeError::IssuedInFuture { .. }
+            | EnvelopeError::IssuedTooLongAgo { .. } => true,
+            EnvelopeError::Chain(e) => matches!(
+                e.kind,
+                ChainErrorKind::Tenant { .. }
+                    | ChainErrorKind::NotYetValid { .. }
+                    | ChainErrorKind::Expired { .. }
+                    | ChainErrorKind::Attenuation { .. }
+            ),
+            _ => false,
         }
     }
 }
@@ -923,16 +946,39 @@ impl<K: Kind> Signed<K> {
 }
 
 impl<K: Chained> Signed<K> {
-    /// Verifies, in order: field 1 equals `ctx.tenant`; |`ctx.now` − issued-at| ≤ `skew_secs`;
-    /// the chain under `ctx` (root key, tenant, validity at `ctx.now`, attenuation); the `kid`
-    /// is the chain's signer; the signature (strict). Revocation, scope and policy are the
-    /// caller's, using [`Verified::chain`].
+    /// Authenticates the statement under the tenant `root` key: chain linkage and certificate
+    /// signatures from the root down ([`cert::authenticate_chain`]), the `kid` is the key the
+    /// chain empowers, and the statement's signature verifies (strict). Returns that key.
+    ///
+    /// Failing here means nobody holding a key of this tenant signed these bytes (a forgery, a
+    /// chain from another root, or corruption): such input is never logged.
+    pub fn authenticate(
+        &self,
+        root: &PublicKey,
+        cache: &mut dyn VerifiedCache,
+    ) -> Result<PublicKey, EnvelopeError> {
+        let signer = cert::authenticate_chain(&self.header().chain, root, cache)?;
+        self.check_signature(&signer)?;
+        Ok(signer)
+    }
+
+    /// Verifies, in this order: [`Signed::authenticate`] under `ctx.root`; field 1 equals
+    /// `ctx.tenant`; |`ctx.now` − issued-at| ≤ `skew_secs`; the full chain under `ctx` (tenant,
+    /// validity at `ctx.now`, attenuation, delegation rights). Certificate signatures are checked
+    /// once even with [`NoCache`]. Revocation, scope and policy are the caller's, using
+    /// [`Verified::chain`]. [`EnvelopeError::after_authentication`] tells a well-signed refusal
+    /// (to be logged) from a forgery.
     pub fn verify(
         &self,
         ctx: &ChainContext<'_>,
         skew_secs: u64,
         cache: &mut dyn VerifiedCache,
     ) -> Result<Verified<K>, EnvelopeError> {
+        let mut cache = Layered {
+            inner: cache,
+            seen: Vec::new(),
+        };
+        self.authenticate(ctx.root, &mut cache)?;
         if self.header().tenant != ctx.tenant {
             return Err(EnvelopeError::TenantMismatch {
                 expected: ctx.tenant.to_owned(),
@@ -940,8 +986,7 @@ impl<K: Chained> Signed<K> {
             });
         }
         self.check_time(ctx.now, skew_secs)?;
-        let chain = cert::verify_chain(&self.header().chain, ctx, cache)?;
-        self.check_signature(&chain.signer)?;
+        let chain = cert::verify_chain(&self.header().chain, ctx, &mut cache)?;
         Ok(Verified {
             signed: self.clone(),
             chain,
@@ -949,18 +994,37 @@ impl<K: Chained> Signed<K> {
     }
 }
 
+/// The caller's cache plus the ids this verification has already checked, so the full chain
+/// verification after authentication never verifies a certificate signature twice.
+struct Layered<'a> {
+    inner: &'a mut dyn VerifiedCache,
+    seen: Vec<CertId>,
+}
+
+impl VerifiedCache for Layered<'_> {
+    fn is_verified(&self, id: &CertId) -> bool {
+        self.seen.contains(id) || self.inner.is_verified(id)
+    }
+
+    fn mark_verified(&mut self, id: CertId) {
+        self.seen.push(id);
+        self.inner.mark_verified(id);
+    }
+}
+
 impl Signed<Genesis> {
-    /// Verifies a genesis: |`now` − issued-at| ≤ `skew_secs`; the `kid` is the key id of field 17;
-    /// the signature verifies (strict) under field 17. The resulting chain is the root's own
-    /// (empty chain, unlimited scope). The tenant checks the root key's fingerprint out of band.
+    /// Verifies a genesis, in this order: the `kid` is the key id of field 17 and the signature
+    /// verifies (strict) under field 17 (authentication); |`now` − issued-at| ≤ `skew_secs`.
+    /// The resulting chain is the root's own (empty chain, unlimited scope). The tenant checks
+    /// the root key's fingerprint out of band.
     pub fn verify_genesis(
         &self,
         now: u64,
         skew_secs: u64,
     ) -> Result<Verified<Genesis>, EnvelopeError> {
-        self.check_time(now, skew_secs)?;
         let root = self.body().root;
         self.check_signature(&root)?;
+        self.check_time(now, skew_secs)?;
         let ctx = ChainContext {
             tenant: &self.header().tenant,
             root: &root,
