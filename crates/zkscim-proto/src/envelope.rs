@@ -1259,6 +1259,40 @@ mod tests {
         }
     }
 
+    fn indexed_op(indexes: BTreeMap<String, Option<String>>) -> Envelope<OperationBody> {
+        Envelope::new(
+            header(vec![]),
+            OperationBody {
+                resource_type: "User".into(),
+                resource_id: ID.into(),
+                if_match: None,
+                change: Change::create(&json!({"userName": "zk1.x"})).unwrap(),
+                indexes,
+            },
+        )
+    }
+
+    #[test]
+    fn indexes_roundtrip_and_are_checked() {
+        let token = format!("zkx1.{}", "A".repeat(22));
+        let mut indexes = BTreeMap::new();
+        indexes.insert("username".to_owned(), Some(token.clone()));
+        indexes.insert("externalid".to_owned(), None);
+        let bytes = indexed_op(indexes.clone()).sign(&key(1));
+        let parsed = Signed::<OperationBody>::parse(&bytes).unwrap();
+        assert_eq!(parsed.body().indexes, indexes);
+        // Paths must be normalised, tokens well-shaped.
+        for (path, value) in [
+            ("userName", Some(token.clone())),
+            ("username", Some("zkx1.!".to_owned())),
+        ] {
+            let mut bad = BTreeMap::new();
+            bad.insert(path.to_owned(), value);
+            let err = Signed::<OperationBody>::parse(&indexed_op(bad).sign(&key(1))).unwrap_err();
+            assert_eq!(err.code(), "envelope.invalid_field", "{path}: {err}");
+        }
+    }
+
     #[test]
     fn every_kind_roundtrips_through_parse_any() {
         let root = key(1);
