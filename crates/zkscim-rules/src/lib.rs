@@ -1,12 +1,1133 @@
-//! The verdict rules of zkscim: given an authenticated statement and a view of the tenant's
-//! current state, decide whether it is applied or refused, and exactly what changes.
+//! The verdict rules of zkscim: given a statement and a view of the tenant's current state,
+//! decide whether it is applied or refused, and exactly what changes.
 //!
 //! Owns: the semantics of every statement (genesis, operation, revocation, policy): replay,
-//! revocation, scope against touched paths, protection profile, reactivation, SCIM validation,
-//! preconditions, uniqueness, membership. The authority executes its decisions; the auditor
-//! re-derives them from the log and compares. "State is a fold of the log" holds because both
-//! fold with this one function.
+//! revocation, scope against touched paths, protection profile, blind indexes, reactivation,
+//! SCIM validation, preconditions, uniqueness, membership. The authority executes these
+//! decisions; the auditor re-derives them from the log and compares. "State is a fold of the
+//! log" holds because both fold with these functions.
+//!
+//! Two steps, so the authority can run the expensive one in parallel:
+//! - [`verify`] needs no state: signatures, chain, tenant, time. It tells forgeries (never
+//!   logged) from well-signed statements, which are then logged whether applied or refused.
+//! - [`decide`] reads the tenant's state through [`StateView`] and returns a [`Decision`].
 //!
 //! Must never: perform I/O, read a clock (the decision time is the log entry's time), hold
 //! tenant secrets, or decide on anything the log does not record.
 #![forbid(unsafe_code)]
+
+pub mod memory;
+mod time;
+pub mod view;
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+
+use serde_json::{Map, Value as Json};
+use zkscim_proto::cert::{CertId, Certificate, ChainContext, VerifiedCache, VerifiedChain};
+use zkscim_proto::envelope::{Change, EnvelopeError, OperationBody, Signed, Statement, Verified};
+use zkscim_proto::keys::PublicKey;
+use zkscim_proto::log_entry::EntryKind;
+use zkscim_proto::scope::{AttrPath, Capability, Operation};
+use zkscim_proto::seal::{self, Protection, ProtectionProfile};
+use zkscim_scim::{ResourceSchema, SchemaRegistry, Uniqueness};
+
+pub use view::{StateError, StateView, StoredResource};
+
+/// Settings the decision depends on; they are part of the log's meaning, so an auditor must use
+/// the same values as the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Settings {
+    /// Largest accepted difference between a statement's issued-at and the decision time.
+    pub skew_secs: u64,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings { skew_secs: 300 }
+    }
+}
+
+/// What the rules know about a tenant besides its state tables.
+#[derive(Debug, Clone)]
+pub struct TenantInfo {
+    /// Tenant id.
+    pub tenant: String,
+    /// Root public key from the genesis entry.
+    pub root: PublicKey,
+    /// Current protection profile (the default until a policy statement changes it).
+    pub profile: ProtectionProfile,
+}
+
+/// A refusal: logged for well-signed statements, returned to the submitter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    /// Stable code, e.g. `scope.denied.attribute`.
+    pub code: String,
+    /// What failed, naming the certificate, dimension or attribute.
+    pub detail: String,
+    /// HTTP status.
+    pub status: u16,
+    /// SCIM `scimType`, where one fits.
+    pub scim_type: Option<&'static str>,
+}
+
+impl Refusal {
+    fn new(code: impl Into<String>, status: u16, detail: impl Into<String>) -> Refusal {
+        Refusal {
+            code: code.into(),
+            detail: detail.into(),
+            status,
+            scim_type: None,
+        }
+    }
+
+    fn scim(mut self, scim_type: &'static str) -> Refusal {
+        self.scim_type = Some(scim_type);
+        self
+    }
+
+    fn from_scim(e: &zkscim_scim::ScimError) -> Refusal {
+        Refusal {
+            code: format!("scim.{}", e.code().trim_start_matches("scim.")),
+            detail: e.detail().to_owned(),
+            status: e.status(),
+            scim_type: e.scim_type(),
+        }
+    }
+
+    fn from_envelope(e: &EnvelopeError) -> Refusal {
+        let status = match e {
+            EnvelopeError::TenantMismatch { .. } => 403,
+            EnvelopeError::Chain(_) => 403,
+            _ => 401,
+        };
+        Refusal::new(e.code(), status, e.to_string())
+    }
+}
+
+/// One change to the directory or the tenant, executed by the caller.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Effect {
+    /// The tenant comes into being.
+    Genesis {
+        /// Its root key.
+        root: PublicKey,
+    },
+    /// Store (insert or replace) a resource. `body` excludes group members.
+    PutResource {
+        /// Resource type.
+        resource_type: String,
+        /// Id.
+        id: String,
+        /// New version.
+        version: u64,
+        /// The resource JSON, with `id` and `meta`, without `members`.
+        body: Json,
+        /// Equality-search values: attribute path → blind-index token or normalised clear value.
+        indexes: BTreeMap<String, String>,
+    },
+    /// Delete a resource, its memberships and its index values.
+    DeleteResource {
+        /// Resource type.
+        resource_type: String,
+        /// Id.
+        id: String,
+    },
+    /// Change a group's members.
+    Members {
+        /// Group id.
+        group: String,
+        /// Remove every current member first.
+        remove_all: bool,
+        /// Members to remove.
+        removed: Vec<String>,
+        /// Members to add.
+        added: Vec<String>,
+    },
+    /// Revoke a certificate (and so its subtree).
+    Revoke(CertId),
+    /// Replace the protection profile.
+    SetProfile(ProtectionProfile),
+}
+
+/// Applied or refused.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Verdict {
+    /// Applied.
+    Applied {
+        /// Resulting resource version (ETag), where there is one.
+        version: Option<String>,
+        /// What changes.
+        effects: Vec<Effect>,
+    },
+    /// Refused.
+    Refused(Refusal),
+}
+
+/// The decision on one logged statement.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decision {
+    /// Kind of the statement's log entry.
+    pub kind: EntryKind,
+    /// Certificates of its chain seen for the first time: each gets its own log entry, in
+    /// order, before the statement's entry.
+    pub new_certificates: Vec<Certificate>,
+    /// The nonce the statement consumes.
+    pub nonce: Vec<u8>,
+    /// The verdict.
+    pub verdict: Verdict,
+}
+
+/// The state-free part of checking a statement.
+#[derive(Debug, Clone)]
+pub enum Verification {
+    /// Not authenticated: malformed, forged, or from another root. Never logged.
+    Forged(EnvelopeError),
+    /// Genesis for a new tenant, self-signature valid.
+    Genesis(Box<Verified<zkscim_proto::envelope::Genesis>>),
+    /// Authenticated but refused before looking at state (tenant, time, chain validity).
+    Refused {
+        /// The statement.
+        statement: Box<Statement>,
+        /// Why.
+        refusal: Refusal,
+    },
+    /// Fully verified operation.
+    Operation(Box<Verified<OperationBody>>),
+    /// Fully verified revocation.
+    Revocation(Box<Verified<zkscim_proto::envelope::Revocation>>),
+    /// Fully verified policy update.
+    Policy(Box<Verified<zkscim_proto::envelope::PolicyUpdate>>),
+}
+
+impl Verification {
+    /// The entry kind a logged verdict on this statement gets.
+    pub fn entry_kind(&self) -> EntryKind {
+        match self {
+            Verification::Forged(_) => EntryKind::Refusal,
+            Verification::Genesis(_) => EntryKind::Genesis,
+            Verification::Operation(_) => EntryKind::Operation,
+            Verification::Revocation(_) => EntryKind::Revocation,
+            Verification::Policy(_) => EntryKind::Policy,
+            Verification::Refused { statement, .. } => kind_of(statement),
+        }
+    }
+}
+
+fn kind_of(statement: &Statement) -> EntryKind {
+    match statement {
+        Statement::Operation(_) | Statement::ReadRequest(_) => EntryKind::Operation,
+        Statement::Revocation(_) => EntryKind::Revocation,
+        Statement::Policy(_) => EntryKind::Policy,
+        Statement::Genesis(_) => EntryKind::Genesis,
+    }
+}
+
+/// Checks what can be checked without state: signatures, chain, tenant, time.
+///
+/// `tenant` is the tenant the statement is submitted to (`None` if it does not exist yet, which
+/// only a genesis may face). Read requests are not statements of the log and are refused here.
+pub fn verify(
+    statement: &Statement,
+    tenant: Option<&TenantInfo>,
+    route_tenant: &str,
+    now: u64,
+    settings: Settings,
+    cache: &mut dyn VerifiedCache,
+) -> Verification {
+    if let Statement::Genesis(genesis) = statement {
+        if genesis.header().tenant != route_tenant {
+            return Verification::Forged(EnvelopeError::TenantMismatch {
+                expected: route_tenant.to_owned(),
+                found: genesis.header().tenant.clone(),
+            });
+        }
+        return match genesis.verify_genesis(now, settings.skew_secs) {
+            Ok(v) => Verification::Genesis(Box::new(v)),
+            Err(e) => Verification::Forged(e),
+        };
+    }
+    let Some(tenant) = tenant else {
+        return Verification::Forged(EnvelopeError::TenantMismatch {
+            expected: "an existing tenant".to_owned(),
+            found: route_tenant.to_owned(),
+        });
+    };
+    let ctx = ChainContext {
+        tenant: &tenant.tenant,
+        root: &tenant.root,
+        now,
+    };
+    fn finish<K: zkscim_proto::envelope::Chained>(
+        signed: &Signed<K>,
+        statement: &Statement,
+        ctx: &ChainContext<'_>,
+        settings: Settings,
+        cache: &mut dyn VerifiedCache,
+        wrap: impl FnOnce(Verified<K>) -> Verification,
+    ) -> Verification {
+        match signed.verify(ctx, settings.skew_secs, cache) {
+            Ok(v) => wrap(v),
+            Err(e) if e.after_authentication() => Verification::Refused {
+                statement: Box::new(statement.clone()),
+                refusal: Refusal::from_envelope(&e),
+            },
+            Err(e) => Verification::Forged(e),
+        }
+    }
+    match statement {
+        Statement::Operation(s) => finish(s, statement, &ctx, settings, cache, |v| {
+            Verification::Operation(Box::new(v))
+        }),
+        Statement::Revocation(s) => finish(s, statement, &ctx, settings, cache, |v| {
+            Verification::Revocation(Box::new(v))
+        }),
+        Statement::Policy(s) => finish(s, statement, &ctx, settings, cache, |v| {
+            Verification::Policy(Box::new(v))
+        }),
+        Statement::ReadRequest(_) => Verification::Forged(EnvelopeError::TenantMismatch {
+            expected: "a log statement (operation, revocation, policy or genesis)".into(),
+            found: "a read request".into(),
+        }),
+        Statement::Genesis(_) => Verification::Forged(EnvelopeError::TenantMismatch {
+            expected: "unreachable".into(),
+            found: "genesis".into(),
+        }),
+    }
+}
+
+fn header_of(statement: &Statement) -> &zkscim_proto::envelope::Header {
+    statement.header()
+}
+
+/// Decides a verified statement against the tenant's state at time `now`.
+///
+/// Returns `None` for [`Verification::Forged`], which is never logged.
+pub fn decide(
+    verification: &Verification,
+    tenant: Option<&TenantInfo>,
+    registry: &SchemaRegistry,
+    view: &mut dyn StateView,
+    now: u64,
+) -> Result<Option<Decision>, StateError> {
+    let (statement_header, verdict) = match verification {
+        Verification::Forged(_) => return Ok(None),
+        Verification::Genesis(g) => {
+            let verdict = if tenant.is_some() {
+                Verdict::Refused(
+                    Refusal::new(
+                        "tenant.exists",
+                        409,
+                        format!("tenant '{}' already exists", g.header().tenant),
+                    )
+                    .scim("uniqueness"),
+                )
+            } else {
+                Verdict::Applied {
+                    version: None,
+                    effects: vec![Effect::Genesis {
+                        root: g.body().root,
+                    }],
+                }
+            };
+            return Ok(Some(Decision {
+                kind: EntryKind::Genesis,
+                new_certificates: Vec::new(),
+                nonce: g.header().nonce.clone(),
+                verdict,
+            }));
+        }
+        Verification::Refused { statement, refusal } => {
+            (header_of(statement), Verdict::Refused(refusal.clone()))
+        }
+        Verification::Operation(v) => {
+            let verdict = match tenant {
+                Some(t) => common_checks(v.header(), v.chain(), view)?.map_or_else(
+                    || decide_operation(v, t, registry, view, now),
+                    |r| Ok(Verdict::Refused(r)),
+                )?,
+                None => Verdict::Refused(no_tenant()),
+            };
+            (v.header(), verdict)
+        }
+        Verification::Revocation(v) => {
+            let verdict = match common_checks(v.header(), v.chain(), view)? {
+                Some(r) => Verdict::Refused(r),
+                None => decide_revocation(v, view)?,
+            };
+            (v.header(), verdict)
+        }
+        Verification::Policy(v) => {
+            let verdict = match common_checks(v.header(), v.chain(), view)? {
+                Some(r) => Verdict::Refused(r),
+                None => decide_policy(v),
+            };
+            (v.header(), verdict)
+        }
+    };
+    let mut new_certificates = Vec::new();
+    let mut seen = HashSet::new();
+    for cert in &statement_header.chain {
+        if seen.insert(cert.id()) && !view.certificate_seen(&cert.id())? {
+            new_certificates.push(cert.clone());
+        }
+    }
+    Ok(Some(Decision {
+        kind: verification.entry_kind(),
+        new_certificates,
+        nonce: statement_header.nonce.clone(),
+        verdict,
+    }))
+}
+
+fn no_tenant() -> Refusal {
+    Refusal::new("tenant.unknown", 404, "the tenant does not exist")
+}
+
+/// Replay and revocation: the same for every chained statement.
+fn common_checks(
+    header: &zkscim_proto::envelope::Header,
+    chain: &VerifiedChain,
+    view: &mut dyn StateView,
+) -> Result<Option<Refusal>, StateError> {
+    if view.nonce_used(&header.nonce)? {
+        return Ok(Some(
+            Refusal::new(
+                "replay.nonce_reused",
+                409,
+                format!(
+                    "nonce {} was already used by another statement",
+                    hex::encode(&header.nonce)
+                ),
+            )
+            .scim("uniqueness"),
+        ));
+    }
+    for (position, id) in chain.certificate_ids.iter().enumerate() {
+        if view.is_revoked(id)? {
+            let label = chain.labels.get(position).cloned().unwrap_or_default();
+            return Ok(Some(Refusal::new(
+                "revoked.certificate",
+                403,
+                format!(
+                    "certificate {position} ({label}, id {}) in the chain is revoked",
+                    id.short()
+                ),
+            )));
+        }
+    }
+    Ok(None)
+}
+
+fn decide_revocation(
+    v: &Verified<zkscim_proto::envelope::Revocation>,
+    view: &mut dyn StateView,
+) -> Result<Verdict, StateError> {
+    let target = v.body().target;
+    let Some(bytes) = view.certificate(&target)? else {
+        return Ok(Verdict::Refused(Refusal::new(
+            "revocation.unknown_certificate",
+            404,
+            format!(
+                "certificate {} was never seen in this tenant's log",
+                target.short()
+            ),
+        )));
+    };
+    let target_cert = Certificate::parse(&bytes).map_err(|e| {
+        StateError(format!(
+            "stored certificate {} does not parse: {e}",
+            target.short()
+        ))
+    })?;
+    let signer = v.signer();
+    let signer_leaf = v.chain().certificate_ids.last().copied();
+    let is_root = signer_leaf.is_none();
+    let is_self = target_cert.claims().subject == *signer;
+    let allowed = if is_root || is_self {
+        true
+    } else if !v.chain().scope.has(Capability::Revoke) {
+        return Ok(Verdict::Refused(Refusal::new(
+            "revocation.not_permitted",
+            403,
+            "the signer's scope lacks the 'revoke' capability",
+        )));
+    } else {
+        // The signer's certificate must be an ancestor of the target.
+        let mut cursor = target_cert.claims().parent;
+        let mut found = false;
+        let mut steps = 0;
+        while let Some(id) = cursor {
+            if Some(id) == signer_leaf {
+                found = true;
+                break;
+            }
+            steps += 1;
+            if steps > zkscim_proto::cert::MAX_CHAIN_LEN {
+                break;
+            }
+            cursor = match view.certificate(&id)? {
+                Some(b) => {
+                    Certificate::parse(&b)
+                        .map_err(|e| {
+                            StateError(format!(
+                                "stored certificate {} does not parse: {e}",
+                                id.short()
+                            ))
+                        })?
+                        .claims()
+                        .parent
+                }
+                None => None,
+            };
+        }
+        found
+    };
+    if !allowed {
+        return Ok(Verdict::Refused(Refusal::new(
+            "revocation.not_ancestor",
+            403,
+            format!(
+                "certificate {} is not beneath the signer's certificate; only an ancestor, the root or the certificate's own key may revoke it",
+                target.short()
+            ),
+        )));
+    }
+    Ok(Verdict::Applied {
+        version: None,
+        effects: vec![Effect::Revoke(target)],
+    })
+}
+
+fn decide_policy(v: &Verified<zkscim_proto::envelope::PolicyUpdate>) -> Verdict {
+    if !v.chain().scope.has(Capability::Policy) {
+        return Verdict::Refused(Refusal::new(
+            "policy.not_permitted",
+            403,
+            "the signer's scope lacks the 'policy' capability",
+        ));
+    }
+    match ProtectionProfile::from_cbor(&v.body().document) {
+        Ok(profile) => Verdict::Applied {
+            version: None,
+            effects: vec![Effect::SetProfile(profile)],
+        },
+        Err(e) => Verdict::Refused(
+            Refusal::new(
+                "policy.invalid_profile",
+                400,
+                format!("policy document: {e}"),
+            )
+            .scim("invalidValue"),
+        ),
+    }
+}
+
+/// The ETag of a version.
+pub fn etag(version: u64) -> String {
+    format!("W/\"{version}\"")
+}
+
+/// Resource types whose `active` follows the identity lifecycle (reactivation rule).
+fn has_lifecycle(rs: &ResourceSchema) -> bool {
+    rs.lookup(None, "active").is_some()
+}
+
+fn decide_operation(
+    v: &Verified<OperationBody>,
+    tenant: &TenantInfo,
+    registry: &SchemaRegistry,
+    view: &mut dyn StateView,
+    now: u64,
+) -> Result<Verdict, StateError> {
+    let body = v.body();
+    let rtype = body.resource_type.as_str();
+    let id = body.resource_id.as_str();
+    let refuse = |r: Refusal| Ok(Verdict::Refused(r));
+    let rs = match registry.resource_schema(rtype) {
+        Ok(rs) => rs,
+        Err(e) => return refuse(Refusal::from_scim(&e)),
+    };
+    let current = view.resource(rtype, id)?;
+    let is_group = rs
+        .lookup(None, "members")
+        .is_some_and(|a| !a.common && !a.in_extension);
+    match (&body.change, &current) {
+        (Change::Create(_), Some(_)) => {
+            return refuse(
+                Refusal::new(
+                    "resource.exists",
+                    409,
+                    format!("{rtype} '{id}' already exists"),
+                )
+                .scim("uniqueness"),
+            )
+        }
+        (Change::Create(_), None) => {}
+        (_, None) => {
+            return refuse(Refusal::new(
+                "resource.not_found",
+                404,
+                format!("{rtype} '{id}' does not exist"),
+            ))
+        }
+        _ => {}
+    }
+    if let (Some(expected), Some(cur)) = (&body.if_match, &current) {
+        if *expected != etag(cur.version) && expected != "*" {
+            return refuse(Refusal::new(
+                "precondition.failed",
+                412,
+                format!(
+                    "If-Match {expected} does not match the current version {}",
+                    etag(cur.version)
+                ),
+            ));
+        }
+    }
+    // Scope: the paths the operation writes, from its structure.
+    let current_members = if is_group && matches!(body.change, Change::Replace(_)) {
+        view.members(id)?
+    } else {
+        Vec::new()
+    };
+    let current_for_touch = current
+        .as_ref()
+        .map(|c| with_members(&c.body, &current_members));
+    let touched = match body.touched_paths(current_for_touch.as_ref()) {
+        Ok(t) => t,
+        Err(e) => return refuse(Refusal::new(e.code(), 400, e.to_string()).scim("invalidPath")),
+    };
+    let touched_vec: Vec<AttrPath> = touched.iter().cloned().collect();
+    if let Err(e) = v
+        .chain()
+        .scope
+        .check_action(body.operation(), rtype, id, &touched_vec)
+    {
+        return refuse(Refusal::new(e.code(), 403, e.to_string()));
+    }
+    if body.operation() == Operation::Delete {
+        return Ok(Verdict::Applied {
+            version: None,
+            effects: vec![Effect::DeleteResource {
+                resource_type: rtype.to_owned(),
+                id: id.to_owned(),
+            }],
+        });
+    }
+    let scim_profile = scim_profile(&tenant.profile, &rs);
+    let json = match body.body_json() {
+        Ok(j) => j,
+        Err(e) => return refuse(Refusal::new(e.code(), 400, e.to_string()).scim("invalidSyntax")),
+    };
+    // Apply SCIM semantics to get the resulting resource (members separate for groups).
+    let mut members_effect: Option<Effect> = None;
+    let mut result = match (&body.change, &current) {
+        (Change::Create(_), _) => match zkscim_scim::validate_create(&json, &rs, &scim_profile) {
+            Ok(r) => r,
+            Err(e) => return refuse(Refusal::from_scim(&e)),
+        },
+        (Change::Replace(_), Some(cur)) => {
+            match zkscim_scim::validate_replace(
+                &json,
+                &with_members(&cur.body, &current_members),
+                &rs,
+                &scim_profile,
+            ) {
+                Ok(r) => r,
+                Err(e) => return refuse(Refusal::from_scim(&e)),
+            }
+        }
+        (Change::Patch(_), Some(cur)) => {
+            let ops = match zkscim_scim::parse_patch(&json, &rs) {
+                Ok(ops) => ops,
+                Err(e) => return refuse(Refusal::from_scim(&e)),
+            };
+            if is_group {
+                match patch_group(&ops, cur, id, &rs, &scim_profile, view)? {
+                    Ok((resource, effect)) => {
+                        members_effect = effect;
+                        resource
+                    }
+                    Err(r) => return refuse(r),
+                }
+            } else {
+                let mut resource = cur.body.clone();
+                if let Err(e) = zkscim_scim::apply_patch(&mut resource, &ops, &rs, &scim_profile) {
+                    return refuse(Refusal::from_scim(&e));
+                }
+                resource
+            }
+        }
+        _ => {
+            return refuse(Refusal::new(
+                "resource.not_found",
+                404,
+                format!("{rtype} '{id}' does not exist"),
+            ))
+        }
+    };
+    // Group members of create/replace become a members effect; the stored body has none.
+    if is_group && !matches!(body.change, Change::Patch(_)) {
+        let ids = take_member_ids(&mut result);
+        members_effect = Some(Effect::Members {
+            group: id.to_owned(),
+            remove_all: true,
+            removed: Vec::new(),
+            added: ids,
+        });
+    } else if is_group {
+        if let Json::Object(map) = &mut result {
+            map.retain(|k, _| !k.eq_ignore_ascii_case("members"));
+        }
+    }
+    if let Some(Effect::Members { added, .. }) = &members_effect {
+        for member in added {
+            if member == id || !view.identity_exists(member)? {
+                return refuse(
+                    Refusal::new(
+                        "scim.invalid_value",
+                        400,
+                        format!("member '{member}' is not an existing identity or group"),
+                    )
+                    .scim("invalidValue"),
+                );
+            }
+        }
+    }
+    // Leak guard: every string in the result must match the tenant's protection profile.
+    if let Err(r) = check_profile(&tenant.profile, rtype, &result) {
+        return refuse(r);
+    }
+    // Reactivation needs the capability.
+    if has_lifecycle(&rs) {
+        let was_active = current.as_ref().map(|c| active_of(&c.body));
+        let now_active = active_of(&result);
+        if was_active == Some(false) && now_active && !v.chain().scope.has(Capability::Reactivate) {
+            return refuse(Refusal::new(
+                "policy.reactivation_requires_capability",
+                403,
+                format!("{rtype} '{id}' is inactive; turning it active needs the 'reactivate' capability"),
+            ));
+        }
+    }
+    // Blind indexes and uniqueness.
+    let indexes = match resolve_indexes(
+        body,
+        &touched,
+        &tenant.profile,
+        &rs,
+        &result,
+        current.as_ref(),
+    ) {
+        Ok(i) => i,
+        Err(r) => return refuse(r),
+    };
+    for (path, value) in &indexes {
+        if unique_attribute(&rs, path) {
+            let owners = view.index_owners(rtype, path, value)?;
+            if owners.iter().any(|o| o != id) {
+                return refuse(
+                    Refusal::new(
+                        "scim.uniqueness",
+                        409,
+                        format!("another {rtype} already has this value of '{path}'"),
+                    )
+                    .scim("uniqueness"),
+                );
+            }
+        }
+    }
+    let version = current.as_ref().map_or(1, |c| c.version + 1);
+    let created = current
+        .as_ref()
+        .and_then(|c| c.body.get("meta").and_then(|m| m.get("created")).cloned())
+        .unwrap_or_else(|| Json::String(time::rfc3339(now)));
+    if let Json::Object(map) = &mut result {
+        map.insert("id".into(), Json::String(id.to_owned()));
+        map.insert(
+            "meta".into(),
+            serde_json::json!({
+                "resourceType": rs.resource_type.name,
+                "created": created,
+                "lastModified": time::rfc3339(now),
+                "version": etag(version),
+            }),
+        );
+    }
+    let mut effects = vec![Effect::PutResource {
+        resource_type: rtype.to_owned(),
+        id: id.to_owned(),
+        version,
+        body: result,
+        indexes,
+    }];
+    effects.extend(members_effect);
+    Ok(Verdict::Applied {
+        version: Some(etag(version)),
+        effects,
+    })
+}
+
+fn with_members(body: &Json, members: &[String]) -> Json {
+    let mut out = body.clone();
+    if !members.is_empty() {
+        if let Json::Object(map) = &mut out {
+            map.insert(
+                "members".into(),
+                Json::Array(
+                    members
+                        .iter()
+                        .map(|m| serde_json::json!({"value": m}))
+                        .collect(),
+                ),
+            );
+        }
+    }
+    out
+}
+
+fn take_member_ids(resource: &mut Json) -> Vec<String> {
+    let Json::Object(map) = resource else {
+        return Vec::new();
+    };
+    let key = map
+        .keys()
+        .find(|k| k.eq_ignore_ascii_case("members"))
+        .cloned();
+    let Some(Json::Array(items)) = key.and_then(|k| map.remove(&k)) else {
+        return Vec::new();
+    };
+    let mut ids: Vec<String> = items
+        .iter()
+        .filter_map(|m| m.get("value").and_then(Json::as_str).map(str::to_owned))
+        .collect();
+    ids.sort();
+    ids.dedup();
+    ids
+}
+
+/// PATCH of a group: membership as a delta against the store (cheap for large groups), other
+/// attributes on the stored document.
+#[allow(clippy::type_complexity)]
+fn patch_group(
+    ops: &[zkscim_scim::PatchOperation],
+    current: &StoredResource,
+    id: &str,
+    rs: &ResourceSchema,
+    profile: &zkscim_scim::ProtectionProfile,
+    view: &mut dyn StateView,
+) -> Result<Result<(Json, Option<Effect>), Refusal>, StateError> {
+    // Answer membership questions for every id the operations mention.
+    let mut mentioned = BTreeSet::new();
+    for op in ops {
+        if let Some(value) = &op.value {
+            collect_strings(value, &mut mentioned);
+        }
+        if let Some(filter) = &op.path.filter {
+            collect_quoted(&filter.to_string(), &mut mentioned);
+        }
+    }
+    let mut present = HashSet::new();
+    for candidate in &mentioned {
+        if view.has_member(id, candidate)? {
+            present.insert(candidate.clone());
+        }
+    }
+    let plan =
+        match zkscim_scim::patch::plan_members_delta(ops, rs, profile, &|m| present.contains(m)) {
+            Ok(plan) => plan,
+            Err(e) => return Ok(Err(Refusal::from_scim(&e))),
+        };
+    match plan {
+        Some(plan) => {
+            let mut resource = current.body.clone();
+            if !plan.other_ops.is_empty() {
+                if let Err(e) =
+                    zkscim_scim::apply_patch(&mut resource, &plan.other_ops, rs, profile)
+                {
+                    return Ok(Err(Refusal::from_scim(&e)));
+                }
+            }
+            let added = plan
+                .members
+                .added
+                .iter()
+                .filter_map(|m| m.get("value").and_then(Json::as_str).map(str::to_owned))
+                .collect();
+            Ok(Ok((
+                resource,
+                Some(Effect::Members {
+                    group: id.to_owned(),
+                    remove_all: plan.members.remove_all,
+                    removed: plan.members.removed,
+                    added,
+                }),
+            )))
+        }
+        None => {
+            // Not expressible as a delta: apply to the full document and diff.
+            let before = view.members(id)?;
+            let mut resource = with_members(&current.body, &before);
+            if let Err(e) = zkscim_scim::apply_patch(&mut resource, ops, rs, profile) {
+                return Ok(Err(Refusal::from_scim(&e)));
+            }
+            let after = take_member_ids(&mut resource);
+            let before_set: BTreeSet<&String> = before.iter().collect();
+            let after_set: BTreeSet<&String> = after.iter().collect();
+            Ok(Ok((
+                resource,
+                Some(Effect::Members {
+                    group: id.to_owned(),
+                    remove_all: false,
+                    removed: before_set
+                        .difference(&after_set)
+                        .map(|s| (*s).clone())
+                        .collect(),
+                    added: after_set
+                        .difference(&before_set)
+                        .map(|s| (*s).clone())
+                        .collect(),
+                }),
+            )))
+        }
+    }
+}
+
+fn collect_strings(value: &Json, out: &mut BTreeSet<String>) {
+    match value {
+        Json::String(s) => {
+            out.insert(s.clone());
+        }
+        Json::Array(items) => items.iter().for_each(|i| collect_strings(i, out)),
+        Json::Object(map) => map.values().for_each(|v| collect_strings(v, out)),
+        _ => {}
+    }
+}
+
+fn collect_quoted(text: &str, out: &mut BTreeSet<String>) {
+    let mut rest = text;
+    while let Some(start) = rest.find('"') {
+        let after = rest.get(start + 1..).unwrap_or_default();
+        let Some(end) = after.find('"') else { break };
+        out.insert(after.get(..end).unwrap_or_default().to_owned());
+        rest = after.get(end + 1..).unwrap_or_default();
+    }
+}
+
+fn active_of(resource: &Json) -> bool {
+    match resource {
+        Json::Object(map) => map
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case("active"))
+            .and_then(|(_, v)| v.as_bool())
+            .unwrap_or(true),
+        _ => true,
+    }
+}
+
+/// The SCIM engine's view of the tenant's profile for one resource type.
+pub fn scim_profile(
+    profile: &ProtectionProfile,
+    rs: &ResourceSchema,
+) -> zkscim_scim::ProtectionProfile {
+    let mut out = zkscim_scim::ProtectionProfile::clear();
+    let rtype = rs.resource_type.name.as_str();
+    let mut visit = |schema_urn: &str, prefix: &str, attrs: &[zkscim_scim::AttributeDef]| {
+        for def in attrs {
+            let path = format!("{prefix}{}", def.name);
+            let level = |p: &str| match profile.protection(rtype, p) {
+                Ok(Protection::Sealed) => zkscim_scim::Protection::Sealed,
+                Ok(Protection::SealedIndexed) => zkscim_scim::Protection::SealedIndexed,
+                _ => zkscim_scim::Protection::Clear,
+            };
+            out.set(schema_urn, &def.name, level(&path));
+            for sub in &def.sub_attributes {
+                out.set(
+                    schema_urn,
+                    &format!("{}.{}", def.name, sub.name),
+                    level(&format!("{path}.{}", sub.name)),
+                );
+            }
+        }
+    };
+    visit(&rs.core.id, "", &rs.core.attributes);
+    visit(&rs.core.id, "", &rs.common);
+    for (ext, _) in &rs.extensions {
+        visit(&ext.id, &format!("{}:", ext.id), &ext.attributes);
+    }
+    out
+}
+
+/// Every string of `resource`, with its attribute path (extension attributes under their URN).
+fn string_leaves(resource: &Json) -> Vec<(String, String)> {
+    fn walk(value: &Json, path: &str, out: &mut Vec<(String, String)>) {
+        match value {
+            Json::String(s) => out.push((path.to_owned(), s.clone())),
+            Json::Array(items) => items.iter().for_each(|i| walk(i, path, out)),
+            Json::Object(map) => map
+                .iter()
+                .for_each(|(k, v)| walk(v, &format!("{path}.{k}"), out)),
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    if let Json::Object(map) = resource {
+        for (k, v) in map {
+            if k.eq_ignore_ascii_case("schemas") {
+                continue;
+            }
+            match v {
+                Json::Object(ext) if k.to_ascii_lowercase().starts_with("urn:") => ext
+                    .iter()
+                    .for_each(|(a, v)| walk(v, &format!("{k}:{a}"), &mut out)),
+                _ => walk(v, k, &mut out),
+            }
+        }
+    }
+    out
+}
+
+fn check_profile(profile: &ProtectionProfile, rtype: &str, resource: &Json) -> Result<(), Refusal> {
+    for (path, value) in string_leaves(resource) {
+        if let Err(v) = profile.check_value(rtype, &path, &value) {
+            return Err(Refusal::new(v.code(), 400, v.to_string()).scim("invalidValue"));
+        }
+    }
+    Ok(())
+}
+
+/// Equality-search values after the operation: blind-index tokens for sealed+indexed
+/// attributes (taken from the operation when it writes them, kept otherwise), and normalised
+/// clear values of unique clear attributes.
+fn resolve_indexes(
+    body: &OperationBody,
+    touched: &BTreeSet<AttrPath>,
+    profile: &ProtectionProfile,
+    rs: &ResourceSchema,
+    result: &Json,
+    current: Option<&StoredResource>,
+) -> Result<BTreeMap<String, String>, Refusal> {
+    let rtype = rs.resource_type.name.as_str();
+    for path in body.indexes.keys() {
+        if !matches!(
+            profile.protection(rtype, path),
+            Ok(Protection::SealedIndexed)
+        ) {
+            return Err(Refusal::new(
+                "profile.index_unexpected",
+                400,
+                format!("a blind index was sent for '{path}', which the protection profile does not index"),
+            )
+            .scim("invalidValue"));
+        }
+    }
+    let mut out = BTreeMap::new();
+    for (path, value) in top_level_strings(result) {
+        match profile.protection(rtype, &path) {
+            Ok(Protection::SealedIndexed) => {
+                let written = touched.iter().any(|t| t.as_str() == path);
+                let token = if written {
+                    body.indexes.get(&path).cloned().flatten()
+                } else {
+                    current.and_then(|c| c.indexes.get(&path).cloned())
+                };
+                match token {
+                    Some(t) => {
+                        out.insert(path, t);
+                    }
+                    None => {
+                        return Err(Refusal::new(
+                            "profile.index_missing",
+                            400,
+                            format!("'{path}' is sealed and indexed: the operation must carry its blind index (field 18)"),
+                        )
+                        .scim("invalidValue"))
+                    }
+                }
+            }
+            Ok(Protection::Clear) if unique_attribute(rs, &path) => {
+                let case_exact = rs.lookup(None, &path).is_some_and(|a| a.def.case_exact);
+                out.insert(path, seal::normalize_index_value(&value, case_exact));
+            }
+            _ => {}
+        }
+    }
+    Ok(out)
+}
+
+/// Top-level single-valued string attributes of the core schema, with normalised names.
+fn top_level_strings(resource: &Json) -> Vec<(String, String)> {
+    let Json::Object(map) = resource else {
+        return Vec::new();
+    };
+    map.iter()
+        .filter_map(|(k, v)| v.as_str().map(|s| (k.to_ascii_lowercase(), s.to_owned())))
+        .filter(|(k, _)| k != "id")
+        .collect()
+}
+
+fn unique_attribute(rs: &ResourceSchema, path: &str) -> bool {
+    rs.lookup(None, path)
+        .is_some_and(|a| !matches!(a.def.uniqueness, Uniqueness::None))
+}
+
+/// Whether a JSON object has the member (case-insensitive), for callers assembling views.
+pub fn get_ci<'a>(map: &'a Map<String, Json>, key: &str) -> Option<&'a Json> {
+    map.iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(key))
+        .map(|(_, v)| v)
+}
+
+/// The directory digest: SHA-256 over every resource (ordered by type, then id: type, id,
+/// version, canonical JSON) and every membership (ordered by group, then member). The server
+/// publishes it; the auditor recomputes it by replay. Fields are length-prefixed so no two
+/// directories share an input.
+#[derive(Debug, Clone)]
+pub struct DirectoryDigest {
+    hasher: sha2::Sha256,
+}
+
+impl Default for DirectoryDigest {
+    fn default() -> Self {
+        DirectoryDigest::new()
+    }
+}
+
+impl DirectoryDigest {
+    /// An empty digest.
+    pub fn new() -> DirectoryDigest {
+        use sha2::Digest as _;
+        let mut hasher = sha2::Sha256::new();
+        hasher.update(b"zkscim directory digest v1");
+        DirectoryDigest { hasher }
+    }
+
+    fn field(&mut self, bytes: &[u8]) {
+        use sha2::Digest as _;
+        self.hasher.update((bytes.len() as u64).to_be_bytes());
+        self.hasher.update(bytes);
+    }
+
+    /// Adds a resource; call in (type, id) order.
+    pub fn resource(&mut self, resource_type: &str, id: &str, version: u64, body: &Json) {
+        self.field(b"R");
+        self.field(resource_type.as_bytes());
+        self.field(id.as_bytes());
+        self.field(&version.to_be_bytes());
+        self.field(body.to_string().as_bytes());
+    }
+
+    /// Adds a membership; call in (group, member) order, after all resources.
+    pub fn member(&mut self, group: &str, member: &str) {
+        self.field(b"M");
+        self.field(group.as_bytes());
+        self.field(member.as_bytes());
+    }
+
+    /// The digest.
+    pub fn finish(self) -> [u8; 32] {
+        use sha2::Digest as _;
+        self.hasher.finalize().into()
+    }
+}
