@@ -408,7 +408,19 @@ impl Collector<'_> {
                     return Err(self.attr_error(key, "a schema's value must be an object"));
                 };
                 match schema {
-                    None => self.members(members),
+                    None => {
+                        // The own core schema as a container: its members are core attributes.
+                        for (name, v) in members {
+                            if STRUCTURAL.iter().any(|s| s.eq_ignore_ascii_case(name)) {
+                                continue;
+                            }
+                            if starts_with_urn(name) {
+                                return Err(self.attr_error(name, "a schema inside a schema"));
+                            }
+                            self.attribute("", name, v)?;
+                        }
+                        Ok(())
+                    }
                     Some(urn) => {
                         let prefix = format!("{urn}:");
                         for (name, v) in members {
@@ -875,6 +887,7 @@ mod tests {
             json!({"emails": [[1]]}),
             json!({"urn:bad urn": {"a": 1}}),
             json!({ENT: "not an object"}),
+            json!({CORE_USER: {CORE_USER: {"title": "x"}}}),
         ] {
             let err = touched_paths(Operation::Create, "User", &body, None).unwrap_err();
             assert_eq!(err.code(), "touch.invalid_attribute", "{body}: {err}");
