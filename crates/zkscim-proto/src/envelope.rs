@@ -391,12 +391,11 @@ impl Change {
             expected: "array of PATCH operations",
             found: "non-array",
         })?;
-        let value = canonical(&codec::from_json(operations)?)?;
-        let Value::Array(ops) = value else {
-            return Err(JsonBridgeError::NotJson("non-array PATCH operations").into());
-        };
-        check_patch_list(items.len(), ops.iter().all(|v| v.as_map().is_some()))?;
-        Ok(Change::Patch(ops))
+        check_patch_list(items.len(), items.iter().all(serde_json::Value::is_object))?;
+        match canonical(&codec::from_json(operations)?)? {
+            Value::Array(ops) => Ok(Change::Patch(ops)),
+            _ => Err(JsonBridgeError::NotJson("non-array PATCH operations").into()),
+        }
     }
 
     /// The scope operation this change needs.
