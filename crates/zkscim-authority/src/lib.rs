@@ -10,4 +10,5 @@
 //! another tenant's data.
 #![forbid(unsafe_code)]
 
+pub mod log;
 pub mod store;

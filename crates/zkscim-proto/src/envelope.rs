@@ -27,7 +27,7 @@
 //! [`VerifiedChain`] and the touched paths), or re-serialise a received statement: what was
 //! received is what is hashed, stored and logged.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use sha2::{Digest, Sha256};
 
@@ -75,6 +75,11 @@ pub const KEY_PATH: i64 = 15;
 pub const KEY_BODY_HASH: i64 = 16;
 /// Payload key: tenant root public key (bstr 32).
 pub const KEY_ROOT_KEY: i64 = 17;
+/// Payload key: blind indexes of sealed+indexed attributes this operation sets (map of
+/// normalised attribute path to `zkx1.` token, or null when the attribute is removed).
+pub const KEY_INDEXES: i64 = 18;
+/// Most blind indexes one operation may carry.
+pub const MAX_INDEXES: usize = 64;
 
 /// Shortest nonce accepted, in bytes.
 pub const MIN_NONCE_LEN: usize = 16;
@@ -457,6 +462,11 @@ pub struct OperationBody {
     pub if_match: Option<String>,
     /// What happens (field 2, with field 8 or 9).
     pub change: Change,
+    /// Blind indexes for the sealed+indexed attributes this operation writes (field 18, omitted
+    /// when empty): normalised attribute path → `zkx1.` token, or `None` when the operation
+    /// removes the attribute. The server stores them for equality search and uniqueness; it
+    /// cannot compute them itself, since it never sees the clear value.
+    pub indexes: BTreeMap<String, Option<String>>,
 }
 
 impl OperationBody {
@@ -523,13 +533,30 @@ impl Kind for OperationBody {
             .field(KEY_RESOURCE_TYPE, Value::text(self.resource_type.clone()))
             .field(KEY_RESOURCE_ID, Value::text(self.resource_id.clone()))
             .optional(KEY_IF_MATCH, self.if_match.clone().map(Value::Text));
-        match &self.change {
+        let map = match &self.change {
             Change::Create(resource) | Change::Replace(resource) => {
                 map.field(KEY_RESOURCE, resource.clone())
             }
             Change::Patch(ops) => map.field(KEY_PATCH, Value::Array(ops.clone())),
             Change::Delete => map,
+        };
+        if self.indexes.is_empty() {
+            return map;
         }
+        map.field(
+            KEY_INDEXES,
+            Value::Map(
+                self.indexes
+                    .iter()
+                    .map(|(path, token)| {
+                        (
+                            Value::text(path.clone()),
+                            token.clone().map_or(Value::Null, Value::Text),
+                        )
+                    })
+                    .collect(),
+            ),
+        )
     }
 
     fn read(r: &mut FieldReader<'_>) -> Result<Self, EnvelopeError> {
@@ -648,15 +675,78 @@ impl Kind for OperationBody {
                 Change::Delete
             }
         };
+        let indexes = read_indexes(r)?;
         Ok(OperationBody {
             resource_type: resource_type.to_owned(),
             resource_id: resource_id.to_owned(),
             if_match: if_match.map(str::to_owned),
             change,
+            indexes,
         })
     }
 }
 impl Chained for OperationBody {}
+
+/// Field 18: a non-empty map of normalised attribute paths to index tokens or null.
+fn read_indexes(
+    r: &mut FieldReader<'_>,
+) -> Result<BTreeMap<String, Option<String>>, EnvelopeError> {
+    let mut out = BTreeMap::new();
+    let Some(value) = r.optional(KEY_INDEXES) else {
+        return Ok(out);
+    };
+    let invalid = |r: &FieldReader<'_>, why: String| -> EnvelopeError {
+        r.invalid(KEY_INDEXES, "indexes", why).into()
+    };
+    let Some(entries) = value.as_map() else {
+        return Err(invalid(
+            r,
+            format!("expected map, found {}", value.type_name()),
+        ));
+    };
+    if entries.is_empty() || entries.len() > MAX_INDEXES {
+        return Err(invalid(
+            r,
+            format!(
+                "1 to {MAX_INDEXES} entries when present, found {}",
+                entries.len()
+            ),
+        ));
+    }
+    for (key, token) in entries {
+        let Some(path) = key.as_text() else {
+            return Err(invalid(r, "keys must be attribute paths (text)".into()));
+        };
+        match crate::seal::normalize_attribute_path(path) {
+            Ok(normalised) if normalised == path => {}
+            _ => {
+                return Err(invalid(
+                    r,
+                    format!("{path:?} is not a normalised attribute path"),
+                ))
+            }
+        }
+        let token = match token {
+            Value::Null => None,
+            Value::Text(t) => {
+                crate::seal::check_index_shape(t)
+                    .map_err(|e| invalid(r, format!("index of {path:?}: {e}")))?;
+                Some(t.clone())
+            }
+            other => {
+                return Err(invalid(
+                    r,
+                    format!(
+                        "index of {path:?} must be text or null, found {}",
+                        other.type_name()
+                    ),
+                ))
+            }
+        };
+        out.insert(path.to_owned(), token);
+    }
+    Ok(out)
+}
 
 /// A certificate revocation (`typ` `application/zkscim-revocation+cbor`).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -1178,6 +1268,7 @@ mod tests {
                 resource_id: ID.into(),
                 if_match: Some("W/\"3\"".into()),
                 change: Change::create(&json!({"userName": "zk1.x", "active": true})).unwrap(),
+                indexes: Default::default(),
             },
         );
         let revocation = Envelope::new(
@@ -1243,6 +1334,7 @@ mod tests {
             resource_id: ID.into(),
             if_match: None,
             change: Change::Delete,
+            indexes: Default::default(),
         };
         let check = |body: OperationBody| Envelope::new(header(vec![]), body).validate();
         check(base.clone()).unwrap();
@@ -1339,6 +1431,7 @@ mod tests {
                 &json!([{"op": "replace", "path": "name.givenName", "value": "x"}]),
             )
             .unwrap(),
+            indexes: Default::default(),
         };
         let paths = body.touched_paths(None).unwrap();
         assert_eq!(

@@ -92,7 +92,7 @@ fn op(change: Change) -> OperationBody {
         if_match: None,
         change,
     }
-}
+, indexes: Default::default() }
 
 fn patch_active() -> Change {
     Change::patch(&json!([{"op": "replace", "path": "active", "value": false}])).unwrap()
@@ -771,7 +771,7 @@ fn operation_envelope() -> impl Strategy<Value = (Envelope<OperationBody>, bool)
                     resource_id: id,
                     if_match,
                     change,
-                };
+                 indexes: Default::default() };
                 (Envelope::new(header, body), chained)
             },
         )

@@ -177,6 +177,7 @@ fn build(desc: &Json, certs: &BTreeMap<String, Certificate>) -> (Vec<u8>, Vec<u8
                     resource_id: text("resource_id"),
                     if_match: f["if_match"].as_str().map(str::to_owned),
                     change,
+                    indexes: Default::default(),
                 },
             );
             (env.encode_payload(), env.sign(&signer))
@@ -366,6 +367,7 @@ fn invalid_cases(valid: &[(Json, Vec<u8>)], certs: &BTreeMap<String, Certificate
         resource_id: "2819c223-7f76-453a-919d-413861904646".into(),
         if_match: None,
         change: Change::Delete,
+        indexes: Default::default(),
     };
     let hdr = |names: &[&str]| Header {
         tenant: "acme".into(),

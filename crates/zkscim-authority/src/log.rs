@@ -1,0 +1,270 @@
+//! Per-tenant transparency log state held by the writer: the next index, the last entry hash,
+//! the Merkle frontier, a cache of recent subtree hashes for fast receipts, and checkpoint signing.
+//!
+//! The frontier is persisted with every batch (in the log head), so start-up never replays the
+//! log. The cache only speeds up proofs; every node it holds is also in the store, and a cache
+//! miss falls back to the store.
+
+use std::collections::VecDeque;
+
+use zkscim_proto::checkpoint::Checkpoint;
+use zkscim_proto::log_entry::ZERO_HASH;
+use zkscim_proto::merkle::{self, CompletedNode, Frontier, Hash, NodeSource};
+use zkscim_proto::note::NoteSigner;
+
+use crate::store::{LogHead, Reader, StoreError};
+
+/// How many of the most recent completed nodes each level keeps in memory. Receipts need the
+/// siblings of recent leaves, which are always among the last few nodes of each level.
+const RECENT_NODES_PER_LEVEL: usize = 4096;
+
+/// Why log bookkeeping failed.
+#[derive(Debug, thiserror::Error)]
+pub enum LogError {
+    /// Merkle arithmetic refused (corrupt frontier, size overflow).
+    #[error("merkle: {0}")]
+    Merkle(#[from] merkle::MerkleError),
+    /// A stored node is missing or unreadable.
+    #[error("merkle node level {level} index {index} unavailable: {reason}")]
+    Node {
+        /// Level.
+        level: u32,
+        /// Index.
+        index: u64,
+        /// Why.
+        reason: String,
+    },
+    /// Checkpoint or note signing refused.
+    #[error("checkpoint: {0}")]
+    Checkpoint(String),
+    /// Store failure.
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+}
+
+impl LogError {
+    /// Stable machine-readable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            LogError::Merkle(e) => e.code(),
+            LogError::Node { .. } => "log.node_unavailable",
+            LogError::Checkpoint(_) => "log.checkpoint",
+            LogError::Store(e) => e.code(),
+        }
+    }
+}
+
+/// Recent completed subtree hashes, per level.
+#[derive(Debug, Default, Clone)]
+pub struct NodeCache {
+    levels: Vec<VecDeque<(u64, Hash)>>,
+}
+
+impl NodeCache {
+    fn insert(&mut self, node: &CompletedNode) {
+        let level = node.level as usize;
+        while self.levels.len() <= level {
+            self.levels.push(VecDeque::new());
+        }
+        if let Some(queue) = self.levels.get_mut(level) {
+            queue.push_back((node.index, node.hash));
+            if queue.len() > RECENT_NODES_PER_LEVEL {
+                queue.pop_front();
+            }
+        }
+    }
+
+    fn get(&self, level: u32, index: u64) -> Option<Hash> {
+        let queue = self.levels.get(level as usize)?;
+        let (first, _) = queue.front()?;
+        let offset = usize::try_from(index.checked_sub(*first)?).ok()?;
+        queue
+            .get(offset)
+            .filter(|(i, _)| *i == index)
+            .map(|(_, h)| *h)
+    }
+}
+
+/// Nodes from the cache, else from a store reader.
+#[derive(Debug)]
+pub struct LogNodes<'a> {
+    /// Tenant whose tree this is.
+    pub tenant: &'a str,
+    /// Recent nodes.
+    pub cache: &'a NodeCache,
+    /// Fallback.
+    pub reader: Option<&'a Reader>,
+}
+
+impl NodeSource for LogNodes<'_> {
+    type Error = LogError;
+
+    fn node(&self, level: u32, index: u64) -> Result<Hash, LogError> {
+        if let Some(hash) = self.cache.get(level, index) {
+            return Ok(hash);
+        }
+        let missing = |reason: &str| LogError::Node {
+            level,
+            index,
+            reason: reason.to_owned(),
+        };
+        let reader = self
+            .reader
+            .ok_or_else(|| missing("not cached and no store reader"))?;
+        reader
+            .node(self.tenant, level, index)?
+            .ok_or_else(|| missing("not in the store"))
+    }
+}
+
+/// The writer's view of one tenant's log.
+#[derive(Debug, Clone)]
+pub struct TenantLog {
+    /// Tenant id.
+    pub tenant: String,
+    /// Checkpoint origin line (`<prefix>/<tenant>`), also the signing key's note name.
+    pub origin: String,
+    frontier: Frontier,
+    last_entry_hash: Hash,
+    cache: NodeCache,
+    checkpoint: String,
+}
+
+impl TenantLog {
+    /// An empty log.
+    pub fn new(tenant: &str, origin: String) -> TenantLog {
+        TenantLog {
+            tenant: tenant.to_owned(),
+            origin,
+            frontier: Frontier::new(),
+            last_entry_hash: ZERO_HASH,
+            cache: NodeCache::default(),
+            checkpoint: String::new(),
+        }
+    }
+
+    /// Resumes from a persisted head.
+    pub fn resume(tenant: &str, origin: String, head: &LogHead) -> Result<TenantLog, LogError> {
+        let frontier = Frontier::from_bytes(&head.frontier)?;
+        if frontier.size() != head.size {
+            return Err(LogError::Checkpoint(format!(
+                "stored frontier covers {} entries but the head says {}",
+                frontier.size(),
+                head.size
+            )));
+        }
+        Ok(TenantLog {
+            tenant: tenant.to_owned(),
+            origin,
+            frontier,
+            last_entry_hash: head.last_entry_hash,
+            cache: NodeCache::default(),
+            checkpoint: head.checkpoint.clone(),
+        })
+    }
+
+    /// Index the next entry gets.
+    pub fn next_seq(&self) -> u64 {
+        self.frontier.size()
+    }
+
+    /// Hash of the last entry (the next entry's `prev_hash`).
+    pub fn last_entry_hash(&self) -> Hash {
+        self.last_entry_hash
+    }
+
+    /// Appends an entry given its bytes; returns its leaf hash and the completed nodes to store.
+    pub fn append(&mut self, entry_bytes: &[u8]) -> Result<(Hash, Vec<CompletedNode>), LogError> {
+        let leaf = merkle::leaf_hash(entry_bytes);
+        let nodes = self.frontier.append(leaf)?;
+        for node in &nodes {
+            self.cache.insert(node);
+        }
+        self.last_entry_hash = zkscim_proto::log_entry::entry_hash_of(entry_bytes);
+        Ok((leaf, nodes))
+    }
+
+    /// Current tree size.
+    pub fn size(&self) -> u64 {
+        self.frontier.size()
+    }
+
+    /// Current root.
+    pub fn root(&self) -> Hash {
+        self.frontier.root()
+    }
+
+    /// Signs a checkpoint of the current tree and remembers it.
+    pub fn sign_checkpoint(&mut self, signer: &NoteSigner) -> Result<String, LogError> {
+        let checkpoint = Checkpoint::new(&self.origin, self.size(), self.root())
+            .map_err(|e| LogError::Checkpoint(e.to_string()))?;
+        let note = signer
+            .sign(&checkpoint.to_text())
+            .map_err(|e| LogError::Checkpoint(e.to_string()))?;
+        self.checkpoint = note.clone();
+        Ok(note)
+    }
+
+    /// The latest signed checkpoint.
+    pub fn checkpoint(&self) -> &str {
+        &self.checkpoint
+    }
+
+    /// The head to persist.
+    pub fn head(&self) -> LogHead {
+        LogHead {
+            size: self.size(),
+            last_entry_hash: self.last_entry_hash,
+            frontier: self.frontier.to_bytes(),
+            checkpoint: self.checkpoint.clone(),
+        }
+    }
+
+    /// Inclusion proof of leaf `index` in the current tree.
+    pub fn inclusion_proof(
+        &self,
+        index: u64,
+        reader: Option<&Reader>,
+    ) -> Result<Vec<Hash>, LogError> {
+        let nodes = LogNodes {
+            tenant: &self.tenant,
+            cache: &self.cache,
+            reader,
+        };
+        merkle::inclusion_proof(&nodes, index, self.size()).map_err(proof_error)
+    }
+}
+
+/// Flattens a proof-generation error.
+pub fn proof_error(e: merkle::ProofError<LogError>) -> LogError {
+    match e {
+        merkle::ProofError::Merkle(m) => LogError::Merkle(m),
+        merkle::ProofError::Source { source, .. } => source,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn receipts_from_cache_verify_and_resume_keeps_root() {
+        let signer = NoteSigner::from_seed("test/acme", &[7; 32]).unwrap();
+        let mut log = TenantLog::new("acme", "test/acme".into());
+        let mut leaves = Vec::new();
+        for i in 0..300u32 {
+            let (leaf, _) = log.append(&i.to_be_bytes()).unwrap();
+            leaves.push(leaf);
+        }
+        log.sign_checkpoint(&signer).unwrap();
+        let root = log.root();
+        for index in [0u64, 150, 298, 299] {
+            let proof = log.inclusion_proof(index, None).unwrap();
+            merkle::verify_inclusion(&leaves[index as usize], index, 300, &proof, &root).unwrap();
+        }
+        let resumed = TenantLog::resume("acme", "test/acme".into(), &log.head()).unwrap();
+        assert_eq!(resumed.root(), root);
+        assert_eq!(resumed.last_entry_hash(), log.last_entry_hash());
+        assert_eq!(resumed.checkpoint(), log.checkpoint());
+    }
+}

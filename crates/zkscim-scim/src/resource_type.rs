@@ -1,0 +1,408 @@
+//! Resource types (RFC 7643 §6), the [`SchemaRegistry`] and the per-type [`ResourceSchema`] view.
+
+use serde_json::{json, Value};
+
+use crate::error::{ScimError, ScimResult};
+use crate::schema::{
+    agent_schema, agentic_application_schema, common_attributes, enterprise_user_schema,
+    group_schema, user_schema, AttributeDef, Schema, AGENTIC_APPLICATION_SCHEMA, AGENT_SCHEMA,
+    ENTERPRISE_USER_SCHEMA, GROUP_SCHEMA, USER_SCHEMA,
+};
+
+/// A schema extension attached to a resource type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SchemaExtension {
+    /// Extension schema URN.
+    pub schema: String,
+    /// Whether resources of this type must carry the extension.
+    pub required: bool,
+}
+
+/// A resource type (RFC 7643 §6).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResourceType {
+    /// Identifier, e.g. `User`.
+    pub id: String,
+    /// Name, e.g. `User`.
+    pub name: String,
+    /// Endpoint relative to the base URL, e.g. `/Users`.
+    pub endpoint: String,
+    /// Description.
+    pub description: String,
+    /// Core schema URN.
+    pub schema: String,
+    /// Schema extensions.
+    pub extensions: Vec<SchemaExtension>,
+}
+
+impl ResourceType {
+    /// A new resource type without extensions.
+    pub fn new(
+        name: impl Into<String>,
+        endpoint: impl Into<String>,
+        description: impl Into<String>,
+        schema: impl Into<String>,
+    ) -> Self {
+        let name = name.into();
+        Self {
+            id: name.clone(),
+            name,
+            endpoint: endpoint.into(),
+            description: description.into(),
+            schema: schema.into(),
+            extensions: Vec::new(),
+        }
+    }
+
+    /// RFC 7643 §6 JSON representation (as served at `/ResourceTypes/{id}`).
+    #[must_use]
+    pub fn to_json(&self, base_url: &str) -> Value {
+        let mut v = json!({
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:ResourceType"],
+            "id": self.id,
+            "name": self.name,
+            "endpoint": self.endpoint,
+            "description": self.description,
+            "schema": self.schema,
+            "meta": {
+                "location": format!("{}/ResourceTypes/{}", base_url.trim_end_matches('/'), self.id),
+                "resourceType": "ResourceType"
+            }
+        });
+        if !self.extensions.is_empty() {
+            if let Some(o) = v.as_object_mut() {
+                o.insert(
+                    "schemaExtensions".into(),
+                    Value::Array(
+                        self.extensions
+                            .iter()
+                            .map(|e| json!({"schema": e.schema, "required": e.required}))
+                            .collect(),
+                    ),
+                );
+            }
+        }
+        v
+    }
+}
+
+/// Registry of schemas and resource types. Cheap to clone; build once at start-up.
+#[derive(Debug, Clone, Default)]
+pub struct SchemaRegistry {
+    schemas: Vec<Schema>,
+    resource_types: Vec<ResourceType>,
+}
+
+impl SchemaRegistry {
+    /// An empty registry.
+    #[must_use]
+    pub fn empty() -> Self {
+        Self::default()
+    }
+
+    /// The built-in registry: User (with the EnterpriseUser extension), Group, Agent and
+    /// AgenticApplication.
+    #[must_use]
+    pub fn with_builtins() -> Self {
+        let mut user = ResourceType::new("User", "/Users", "User Account", USER_SCHEMA);
+        user.extensions.push(SchemaExtension {
+            schema: ENTERPRISE_USER_SCHEMA.into(),
+            required: false,
+        });
+        Self {
+            schemas: vec![
+                user_schema(),
+                group_schema(),
+                enterprise_user_schema(),
+                agent_schema(),
+                agentic_application_schema(),
+            ],
+            resource_types: vec![
+                user,
+                ResourceType::new("Group", "/Groups", "Group", GROUP_SCHEMA),
+                ResourceType::new("Agent", "/Agents", "AI agent", AGENT_SCHEMA),
+                ResourceType::new(
+                    "AgenticApplication",
+                    "/AgenticApplications",
+                    "Agentic application",
+                    AGENTIC_APPLICATION_SCHEMA,
+                ),
+            ],
+        }
+    }
+
+    /// Register a (custom) schema. Fails with 409 if a schema with that id already exists.
+    pub fn register_schema(&mut self, schema: Schema) -> ScimResult<()> {
+        if self.schema(&schema.id).is_some() {
+            return Err(ScimError::Conflict {
+                detail: format!("schema '{}' is already registered", schema.id),
+            });
+        }
+        if !schema.id.to_ascii_lowercase().starts_with("urn:") {
+            return Err(ScimError::invalid_value(format!(
+                "schema id '{}' must be a URN",
+                schema.id
+            )));
+        }
+        self.schemas.push(schema);
+        Ok(())
+    }
+
+    /// Register a resource type; its core schema and extension schemas must be registered.
+    pub fn register_resource_type(&mut self, rt: ResourceType) -> ScimResult<()> {
+        if self.resource_type(&rt.name).is_some() {
+            return Err(ScimError::Conflict {
+                detail: format!("resource type '{}' is already registered", rt.name),
+            });
+        }
+        for urn in std::iter::once(&rt.schema).chain(rt.extensions.iter().map(|e| &e.schema)) {
+            if self.schema(urn).is_none() {
+                return Err(ScimError::invalid_value(format!(
+                    "resource type '{}' references unknown schema '{urn}'",
+                    rt.name
+                )));
+            }
+        }
+        self.resource_types.push(rt);
+        Ok(())
+    }
+
+    /// Attach a registered extension schema to a registered resource type.
+    pub fn add_extension(
+        &mut self,
+        resource_type: &str,
+        schema_urn: &str,
+        required: bool,
+    ) -> ScimResult<()> {
+        let canonical = self
+            .schema(schema_urn)
+            .map(|s| s.id.clone())
+            .ok_or_else(|| {
+                ScimError::not_found(format!("schema '{schema_urn}' is not registered"))
+            })?;
+        let rt = self
+            .resource_types
+            .iter_mut()
+            .find(|r| r.name.eq_ignore_ascii_case(resource_type))
+            .ok_or_else(|| {
+                ScimError::not_found(format!("resource type '{resource_type}' is not registered"))
+            })?;
+        if rt
+            .extensions
+            .iter()
+            .any(|e| e.schema.eq_ignore_ascii_case(&canonical))
+        {
+            return Err(ScimError::Conflict {
+                detail: format!("'{canonical}' is already an extension of '{resource_type}'"),
+            });
+        }
+        rt.extensions.push(SchemaExtension {
+            schema: canonical,
+            required,
+        });
+        Ok(())
+    }
+
+    /// Case-insensitive schema lookup by URN.
+    #[must_use]
+    pub fn schema(&self, urn: &str) -> Option<&Schema> {
+        self.schemas.iter().find(|s| s.id.eq_ignore_ascii_case(urn))
+    }
+
+    /// All registered schemas.
+    #[must_use]
+    pub fn schemas(&self) -> &[Schema] {
+        &self.schemas
+    }
+
+    /// Case-insensitive resource type lookup by name or id.
+    #[must_use]
+    pub fn resource_type(&self, name: &str) -> Option<&ResourceType> {
+        self.resource_types
+            .iter()
+            .find(|r| r.name.eq_ignore_ascii_case(name) || r.id.eq_ignore_ascii_case(name))
+    }
+
+    /// All registered resource types.
+    #[must_use]
+    pub fn resource_types(&self) -> &[ResourceType] {
+        &self.resource_types
+    }
+
+    /// The resolved schema view of a resource type, used by every engine operation.
+    pub fn resource_schema(&self, resource_type: &str) -> ScimResult<ResourceSchema> {
+        let rt = self.resource_type(resource_type).ok_or_else(|| {
+            ScimError::not_found(format!("resource type '{resource_type}' is not registered"))
+        })?;
+        let core = self
+            .schema(&rt.schema)
+            .cloned()
+            .ok_or_else(|| ScimError::Internal {
+                detail: format!("schema '{}' missing from registry", rt.schema),
+            })?;
+        let mut extensions = Vec::new();
+        for e in &rt.extensions {
+            let s = self
+                .schema(&e.schema)
+                .cloned()
+                .ok_or_else(|| ScimError::Internal {
+                    detail: format!("schema '{}' missing from registry", e.schema),
+                })?;
+            extensions.push((s, e.required));
+        }
+        Ok(ResourceSchema {
+            resource_type: rt.clone(),
+            core,
+            extensions,
+            common: common_attributes(),
+        })
+    }
+}
+
+/// A located attribute definition: which schema it belongs to and its definition.
+#[derive(Debug, Clone, Copy)]
+pub struct AttrRef<'a> {
+    /// Canonical URN of the schema holding the attribute (core schema for common attributes).
+    pub schema: &'a str,
+    /// True if the attribute lives in an extension (i.e. under the extension's JSON object).
+    pub in_extension: bool,
+    /// True for the common attributes `id`, `externalId`, `meta`.
+    pub common: bool,
+    /// The definition.
+    pub def: &'a AttributeDef,
+}
+
+/// Everything the engine needs to know about one resource type: its core schema, its
+/// extensions and the common attributes.
+#[derive(Debug, Clone)]
+pub struct ResourceSchema {
+    /// The resource type.
+    pub resource_type: ResourceType,
+    /// Core schema.
+    pub core: Schema,
+    /// Extension schemas with their `required` flag.
+    pub extensions: Vec<(Schema, bool)>,
+    /// Common attributes (`id`, `externalId`, `meta`).
+    pub common: Vec<AttributeDef>,
+}
+
+impl ResourceSchema {
+    /// Canonical spelling of `urn` if it is the core schema or one of the extensions.
+    #[must_use]
+    pub fn canonical_urn(&self, urn: &str) -> Option<&str> {
+        if self.core.id.eq_ignore_ascii_case(urn) {
+            return Some(&self.core.id);
+        }
+        self.extension(urn).map(|s| s.id.as_str())
+    }
+
+    /// Extension schema by URN (case-insensitive).
+    #[must_use]
+    pub fn extension(&self, urn: &str) -> Option<&Schema> {
+        self.extensions
+            .iter()
+            .map(|(s, _)| s)
+            .find(|s| s.id.eq_ignore_ascii_case(urn))
+    }
+
+    /// Locate a top-level attribute. `urn` = `None` or the core URN searches the common
+    /// attributes and the core schema; an extension URN searches that extension.
+    #[must_use]
+    pub fn lookup(&self, urn: Option<&str>, name: &str) -> Option<AttrRef<'_>> {
+        let core_scope = urn.is_none_or(|u| self.core.id.eq_ignore_ascii_case(u));
+        if core_scope {
+            if let Some(def) = self
+                .common
+                .iter()
+                .find(|a| a.name.eq_ignore_ascii_case(name))
+            {
+                return Some(AttrRef {
+                    schema: &self.core.id,
+                    in_extension: false,
+                    common: true,
+                    def,
+                });
+            }
+            return self.core.attribute(name).map(|def| AttrRef {
+                schema: &self.core.id,
+                in_extension: false,
+                common: false,
+                def,
+            });
+        }
+        let ext = self.extension(urn.unwrap_or_default())?;
+        ext.attribute(name).map(|def| AttrRef {
+            schema: &ext.id,
+            in_extension: true,
+            common: false,
+            def,
+        })
+    }
+
+    /// All schema URNs of this type (core first).
+    #[must_use]
+    pub fn schema_urns(&self) -> Vec<&str> {
+        std::iter::once(self.core.id.as_str())
+            .chain(self.extensions.iter().map(|(s, _)| s.id.as_str()))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::schema::{AttrType, AttributeDef};
+
+    #[test]
+    fn builtins_resolve() {
+        let reg = SchemaRegistry::with_builtins();
+        let u = reg.resource_schema("user").unwrap();
+        assert!(u.lookup(None, "username").is_some());
+        assert!(u.lookup(None, "ID").unwrap().common);
+        let m = u
+            .lookup(
+                Some("URN:ietf:params:scim:schemas:extension:enterprise:2.0:User"),
+                "Manager",
+            )
+            .unwrap();
+        assert!(m.in_extension);
+        assert_eq!(m.def.attr_type, AttrType::Complex);
+        assert!(reg.resource_schema("Agent").is_ok());
+        assert!(reg.resource_schema("agenticapplication").is_ok());
+        assert!(matches!(
+            reg.resource_schema("Nope"),
+            Err(ScimError::NotFound { .. })
+        ));
+    }
+
+    #[test]
+    fn custom_extension_registration() {
+        let mut reg = SchemaRegistry::with_builtins();
+        let s = Schema::new(
+            "urn:example:params:scim:schemas:extension:acme:2.0:User",
+            "Acme",
+            "Acme extension",
+            vec![AttributeDef::string("badge").case_exact()],
+        );
+        reg.register_schema(s.clone()).unwrap();
+        assert!(reg.register_schema(s).is_err());
+        reg.add_extension(
+            "User",
+            "urn:example:params:scim:schemas:extension:acme:2.0:user",
+            false,
+        )
+        .unwrap();
+        let u = reg.resource_schema("User").unwrap();
+        assert!(u
+            .lookup(
+                Some("urn:example:params:scim:schemas:extension:acme:2.0:User"),
+                "BADGE"
+            )
+            .is_some());
+        assert_eq!(
+            reg.resource_type("User").unwrap().to_json("https://x")["schemaExtensions"][1]
+                ["schema"],
+            "urn:example:params:scim:schemas:extension:acme:2.0:User"
+        );
+    }
+}
