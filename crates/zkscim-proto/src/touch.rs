@@ -316,6 +316,17 @@ impl Collector<'_> {
         }
     }
 
+    /// Members skipped at the top of a resource: `schemas`, `id`, `meta` (the engine sets or
+    /// checks them). In PATCH values only `schemas` is skipped, as the engine does: `id` and
+    /// `meta` there are writes it refuses, and must still be reported.
+    fn is_structural(&self, name: &str) -> bool {
+        if self.dialect {
+            name.eq_ignore_ascii_case("schemas")
+        } else {
+            STRUCTURAL.iter().any(|s| s.eq_ignore_ascii_case(name))
+        }
+    }
+
     fn emit(&mut self, path: &str) -> Result<(), TouchError> {
         let parsed = AttrPath::parse(path).map_err(|e| match e {
             ScopeError::InvalidPath { why, .. } => self.attr_error(path, why),
@@ -389,7 +400,7 @@ impl Collector<'_> {
     /// The members of a resource or of a PATCH value object without a path.
     fn members(&mut self, members: &Map<String, Json>) -> Result<(), TouchError> {
         for (key, value) in members {
-            if STRUCTURAL.iter().any(|s| s.eq_ignore_ascii_case(key)) {
+            if self.is_structural(key) {
                 continue;
             }
             if starts_with_urn(key) {
@@ -411,7 +422,7 @@ impl Collector<'_> {
                     None => {
                         // The own core schema as a container: its members are core attributes.
                         for (name, v) in members {
-                            if STRUCTURAL.iter().any(|s| s.eq_ignore_ascii_case(name)) {
+                            if self.is_structural(name) {
                                 continue;
                             }
                             if starts_with_urn(name) {

@@ -91,8 +91,9 @@ fn op(change: Change) -> OperationBody {
         resource_id: ID.into(),
         if_match: None,
         change,
+        indexes: Default::default(),
     }
-, indexes: Default::default() }
+}
 
 fn patch_active() -> Change {
     Change::patch(&json!([{"op": "replace", "path": "active", "value": false}])).unwrap()
@@ -771,7 +772,8 @@ fn operation_envelope() -> impl Strategy<Value = (Envelope<OperationBody>, bool)
                     resource_id: id,
                     if_match,
                     change,
-                 indexes: Default::default() };
+                    indexes: Default::default(),
+                };
                 (Envelope::new(header, body), chained)
             },
         )
