@@ -302,7 +302,8 @@ struct Collector<'a> {
     resource_type: &'a str,
     own_core: Option<&'static str>,
     at: Location,
-    /// Accept IdP dialects (dotted keys, `urn:…:attr` keys) in PATCH values without a path.
+    /// PATCH value members: accept IdP dialects (dotted keys, `urn:…:attr` keys), skip only
+    /// `schemas`, and touch each member's own path (one operation per member).
     dialect: bool,
     out: BTreeSet<AttrPath>,
 }
@@ -472,6 +473,12 @@ impl Collector<'_> {
         if let Some(sub) = sub {
             path.push('.');
             path.push_str(&sub.to_ascii_lowercase());
+        }
+        if self.dialect {
+            // A PATCH value member is an operation on that member's path (RFC 7644 §3.5.2.1 and
+            // §3.5.2.3): replacing a multi-valued attribute replaces all its values, so the
+            // member's own path is touched, not only the sub-attributes the value spells out.
+            return self.emit(&path);
         }
         self.value(path, value, usize::from(sub.is_some()))
     }
@@ -966,14 +973,14 @@ mod tests {
             patch(ops),
             [
                 "active",
-                "emails.value",
+                "emails",
                 "name.givenname",
                 "urn:example:ext:1.0:other:size",
                 "urn:example:ext:1.0:thing:color",
                 &format!("{ent}:costcenter"),
                 &format!("{ent}:department"),
                 &format!("{ent}:employeenumber"),
-                &format!("{ent}:manager.value"),
+                &format!("{ent}:manager"),
             ]
         );
     }
