@@ -404,6 +404,21 @@ impl Collector<'_> {
             if self.is_structural(key) {
                 continue;
             }
+            if let (true, Location::Operation(index)) = (self.dialect, self.at) {
+                if key.contains(['[', ']', '"']) {
+                    // A member key with a value filter (`emails[type eq "work"].value`): the
+                    // engine reads every member key as a PATCH path, so parse it as one.
+                    match self.patch_path(index, key)? {
+                        PathTarget::Attribute(path) => self.emit(&path)?,
+                        PathTarget::Schema(_) => {
+                            return Err(
+                                self.attr_error(key, "a filtered key must name an attribute")
+                            )
+                        }
+                    }
+                    continue;
+                }
+            }
             if starts_with_urn(key) {
                 self.urn_member(key, value)?;
             } else {
@@ -966,6 +981,7 @@ mod tests {
                 "urn:example:ext:1.0:Thing:color": "zk1.d",
                 "urn:example:ext:1.0:Other": {"size": 1},
                 "emails": [{"value": "zk1.e"}],
+                "addresses[type eq \"work\"].locality": "zk1.g",
             }},
             {"op": "add", "path": ENT, "value": {"costCenter": "zk1.f"}},
         ]);
@@ -973,6 +989,7 @@ mod tests {
             patch(ops),
             [
                 "active",
+                "addresses.locality",
                 "emails",
                 "name.givenname",
                 "urn:example:ext:1.0:other:size",
