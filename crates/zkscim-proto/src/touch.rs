@@ -11,11 +11,12 @@
 //! - replace: the union of the new resource's paths and the current resource's paths (everything
 //!   that could be removed is touched).
 //! - patch: per operation, the `path` with any `[filter]` dropped (`emails[type eq "work"].value`
-//!   → `emails.value`), or, without a path, the paths of the value object (also accepting the
-//!   dotted and URN-prefixed keys IdPs send).
+//!   → `emails.value`), or, without a path, one path per member of the value object — each
+//!   member is an operation on its own path, as the SCIM engine applies it (dotted, URN-prefixed
+//!   and filtered keys, as IdPs send them, are accepted).
 //! - delete (and read): nothing.
 //!
-//! Derivation errs on the side of *more* (or more specific) paths, never fewer: anything it cannot
+//! Derivation errs on the side of *more* (or coarser) paths, never fewer: anything it cannot
 //! classify with certainty is refused with a [`TouchError`] naming the operation index and the
 //! problem, because a path the applier writes but this module did not report would escape the
 //! scope check. In particular PATCH operation members are matched case-insensitively and any
