@@ -396,12 +396,11 @@ impl Change {
             expected: "array of PATCH operations",
             found: "non-array",
         })?;
-        let value = canonical(&codec::from_json(operations)?)?;
-        let Value::Array(ops) = value else {
-            return Err(JsonBridgeError::NotJson("non-array PATCH operations").into());
-        };
-        check_patch_list(items.len(), ops.iter().all(|v| v.as_map().is_some()))?;
-        Ok(Change::Patch(ops))
+        check_patch_list(items.len(), items.iter().all(serde_json::Value::is_object))?;
+        match canonical(&codec::from_json(operations)?)? {
+            Value::Array(ops) => Ok(Change::Patch(ops)),
+            _ => Err(JsonBridgeError::NotJson("non-array PATCH operations").into()),
+        }
     }
 
     /// The scope operation this change needs.
@@ -488,18 +487,24 @@ impl OperationBody {
     }
 
     /// The attribute paths this operation writes (see [`touch::touched_paths`]); `current` is the
-    /// stored resource, used by replace.
+    /// stored resource, used by replace. The paths of the blind indexes it carries (field 18) are
+    /// included: storing an index for an attribute is a write the scope must cover.
     pub fn touched_paths(
         &self,
         current: Option<&serde_json::Value>,
     ) -> Result<BTreeSet<AttrPath>, EnvelopeError> {
         let body = self.body_json()?;
-        Ok(touch::touched_paths(
-            self.operation(),
-            &self.resource_type,
-            &body,
-            current,
-        )?)
+        let mut paths =
+            touch::touched_paths(self.operation(), &self.resource_type, &body, current)?;
+        for path in self.indexes.keys() {
+            let parsed = AttrPath::parse(path).map_err(|_| TouchError::InvalidAttribute {
+                at: touch::Location::Resource,
+                name: path.chars().take(80).collect(),
+                why: "blind index path is not an attribute path",
+            })?;
+            paths.insert(parsed);
+        }
+        Ok(paths)
     }
 }
 
@@ -1472,6 +1477,20 @@ mod tests {
         assert_eq!(
             paths.iter().map(AttrPath::as_str).collect::<Vec<_>>(),
             ["name.givenname"]
+        );
+        // Blind indexes count as writes of their attribute.
+        let with_index = OperationBody {
+            indexes: [("username".to_owned(), None)].into_iter().collect(),
+            ..body.clone()
+        };
+        assert_eq!(
+            with_index
+                .touched_paths(None)
+                .unwrap()
+                .iter()
+                .map(AttrPath::as_str)
+                .collect::<Vec<_>>(),
+            ["name.givenname", "username"]
         );
         assert_eq!(
             Change::patch(&json!([])).unwrap_err().code(),

@@ -11,11 +11,12 @@
 //! - replace: the union of the new resource's paths and the current resource's paths (everything
 //!   that could be removed is touched).
 //! - patch: per operation, the `path` with any `[filter]` dropped (`emails[type eq "work"].value`
-//!   → `emails.value`), or, without a path, the paths of the value object (also accepting the
-//!   dotted and URN-prefixed keys IdPs send).
+//!   → `emails.value`), or, without a path, one path per member of the value object — each
+//!   member is an operation on its own path, as the SCIM engine applies it (dotted, URN-prefixed
+//!   and filtered keys, as IdPs send them, are accepted).
 //! - delete (and read): nothing.
 //!
-//! Derivation errs on the side of *more* (or more specific) paths, never fewer: anything it cannot
+//! Derivation errs on the side of *more* (or coarser) paths, never fewer: anything it cannot
 //! classify with certainty is refused with a [`TouchError`] naming the operation index and the
 //! problem, because a path the applier writes but this module did not report would escape the
 //! scope check. In particular PATCH operation members are matched case-insensitively and any
@@ -302,7 +303,8 @@ struct Collector<'a> {
     resource_type: &'a str,
     own_core: Option<&'static str>,
     at: Location,
-    /// Accept IdP dialects (dotted keys, `urn:…:attr` keys) in PATCH values without a path.
+    /// PATCH value members: accept IdP dialects (dotted keys, `urn:…:attr` keys), skip only
+    /// `schemas`, and touch each member's own path (one operation per member).
     dialect: bool,
     out: BTreeSet<AttrPath>,
 }
@@ -313,6 +315,17 @@ impl Collector<'_> {
             at: self.at,
             name: truncate(name),
             why,
+        }
+    }
+
+    /// Members skipped at the top of a resource: `schemas`, `id`, `meta` (the engine sets or
+    /// checks them). In PATCH values only `schemas` is skipped, as the engine does: `id` and
+    /// `meta` there are writes it refuses, and must still be reported.
+    fn is_structural(&self, name: &str) -> bool {
+        if self.dialect {
+            name.eq_ignore_ascii_case("schemas")
+        } else {
+            STRUCTURAL.iter().any(|s| s.eq_ignore_ascii_case(name))
         }
     }
 
@@ -389,8 +402,23 @@ impl Collector<'_> {
     /// The members of a resource or of a PATCH value object without a path.
     fn members(&mut self, members: &Map<String, Json>) -> Result<(), TouchError> {
         for (key, value) in members {
-            if STRUCTURAL.iter().any(|s| s.eq_ignore_ascii_case(key)) {
+            if self.is_structural(key) {
                 continue;
+            }
+            if let (true, Location::Operation(index)) = (self.dialect, self.at) {
+                if key.contains(['[', ']', '"']) {
+                    // A member key with a value filter (`emails[type eq "work"].value`): the
+                    // engine reads every member key as a PATCH path, so parse it as one.
+                    match self.patch_path(index, key)? {
+                        PathTarget::Attribute(path) => self.emit(&path)?,
+                        PathTarget::Schema(_) => {
+                            return Err(
+                                self.attr_error(key, "a filtered key must name an attribute")
+                            )
+                        }
+                    }
+                    continue;
+                }
             }
             if starts_with_urn(key) {
                 self.urn_member(key, value)?;
@@ -408,7 +436,19 @@ impl Collector<'_> {
                     return Err(self.attr_error(key, "a schema's value must be an object"));
                 };
                 match schema {
-                    None => self.members(members),
+                    None => {
+                        // The own core schema as a container: its members are core attributes.
+                        for (name, v) in members {
+                            if self.is_structural(name) {
+                                continue;
+                            }
+                            if starts_with_urn(name) {
+                                return Err(self.attr_error(name, "a schema inside a schema"));
+                            }
+                            self.attribute("", name, v)?;
+                        }
+                        Ok(())
+                    }
                     Some(urn) => {
                         let prefix = format!("{urn}:");
                         for (name, v) in members {
@@ -449,6 +489,12 @@ impl Collector<'_> {
         if let Some(sub) = sub {
             path.push('.');
             path.push_str(&sub.to_ascii_lowercase());
+        }
+        if self.dialect {
+            // A PATCH value member is an operation on that member's path (RFC 7644 §3.5.2.1 and
+            // §3.5.2.3): replacing a multi-valued attribute replaces all its values, so the
+            // member's own path is touched, not only the sub-attributes the value spells out.
+            return self.emit(&path);
         }
         self.value(path, value, usize::from(sub.is_some()))
     }
@@ -875,6 +921,7 @@ mod tests {
             json!({"emails": [[1]]}),
             json!({"urn:bad urn": {"a": 1}}),
             json!({ENT: "not an object"}),
+            json!({CORE_USER: {CORE_USER: {"title": "x"}}}),
         ] {
             let err = touched_paths(Operation::Create, "User", &body, None).unwrap_err();
             assert_eq!(err.code(), "touch.invalid_attribute", "{body}: {err}");
@@ -935,6 +982,7 @@ mod tests {
                 "urn:example:ext:1.0:Thing:color": "zk1.d",
                 "urn:example:ext:1.0:Other": {"size": 1},
                 "emails": [{"value": "zk1.e"}],
+                "addresses[type eq \"work\"].locality": "zk1.g",
             }},
             {"op": "add", "path": ENT, "value": {"costCenter": "zk1.f"}},
         ]);
@@ -942,14 +990,15 @@ mod tests {
             patch(ops),
             [
                 "active",
-                "emails.value",
+                "addresses.locality",
+                "emails",
                 "name.givenname",
                 "urn:example:ext:1.0:other:size",
                 "urn:example:ext:1.0:thing:color",
                 &format!("{ent}:costcenter"),
                 &format!("{ent}:department"),
                 &format!("{ent}:employeenumber"),
-                &format!("{ent}:manager.value"),
+                &format!("{ent}:manager"),
             ]
         );
     }

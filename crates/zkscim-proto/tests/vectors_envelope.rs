@@ -177,7 +177,14 @@ fn build(desc: &Json, certs: &BTreeMap<String, Certificate>) -> (Vec<u8>, Vec<u8
                     resource_id: text("resource_id"),
                     if_match: f["if_match"].as_str().map(str::to_owned),
                     change,
-                    indexes: Default::default(),
+                    indexes: f["indexes"]
+                        .as_object()
+                        .map(|m| {
+                            m.iter()
+                                .map(|(k, v)| (k.clone(), v.as_str().map(str::to_owned)))
+                                .collect()
+                        })
+                        .unwrap_or_default(),
                 },
             );
             (env.encode_payload(), env.sign(&signer))
@@ -293,6 +300,20 @@ fn valid_descriptions() -> Vec<Json> {
                     "displayName": "zk1.Bw",
                     "members": [{"value": "2819c223-7f76-453a-919d-413861904646"}]
                 }
+            },
+            "verify": ctx,
+        }),
+        json!({
+            "name": "patch-with-blind-indexes", "kind": "operation", "signer": "root",
+            "header": h("a1a2a3a4a5a6a7a8a9aaabacadaeafb0", &[]),
+            "fields": {
+                "op": "patch", "resource_type": "User",
+                "resource_id": "2819c223-7f76-453a-919d-413861904646", "if_match": null,
+                "patch": [
+                    {"op": "replace", "path": "userName", "value": "zk1.AAECAwQFBgcICQoLDA0ODxAREhMUFRYX"},
+                    {"op": "remove", "path": "externalId"}
+                ],
+                "indexes": {"username": "zkx1.AAAAAAAAAAAAAAAAAAAAAA", "externalid": null}
             },
             "verify": ctx,
         }),
@@ -454,6 +475,14 @@ fn invalid_cases(valid: &[(Json, Vec<u8>)], certs: &BTreeMap<String, Certificate
                     .field(6, nonce()).field(7, Value::Unsigned(T0)).field(9, Value::Array(vec![]))
                     .field(10, Value::Array(vec![]))),
                "verify": ctx, "code": "envelope.invalid_field"}),
+        json!({"name": "blind-index-path-not-normalised", "why": "field 18 key 'userName' is not lowercase",
+               "hex": raw(ObjectType::Operation, "root", op_fields().field(6, nonce())
+                    .field(18, Value::Map(vec![(Value::text("userName"), Value::Null)]))),
+               "verify": ctx, "code": "envelope.invalid_field"}),
+        json!({"name": "blind-index-bad-token", "why": "field 18 value is not a zkx1. index",
+               "hex": raw(ObjectType::Operation, "root", op_fields().field(6, nonce())
+                    .field(18, Value::Map(vec![(Value::text("username"), Value::text("zk1.AAAA"))]))),
+               "verify": ctx, "code": "envelope.invalid_field"}),
         json!({"name": "garbage-certificate-in-chain", "why": "field 10 holds a byte string that is not a certificate",
                "hex": raw(ObjectType::Operation, "root", MapBuilder::new()
                     .field(1, Value::text("acme")).field(2, Value::text("delete"))
@@ -587,6 +616,15 @@ fn envelope_vectors_recompute() {
             assert_eq!(body.resource_type, f["resource_type"].as_str().unwrap());
             assert_eq!(body.resource_id, f["resource_id"].as_str().unwrap());
             assert_eq!(body.if_match.as_deref(), f["if_match"].as_str());
+            let indexes: BTreeMap<String, Option<String>> = f["indexes"]
+                .as_object()
+                .map(|m| {
+                    m.iter()
+                        .map(|(k, v)| (k.clone(), v.as_str().map(str::to_owned)))
+                        .collect()
+                })
+                .unwrap_or_default();
+            assert_eq!(body.indexes, indexes, "{name}");
             match body.operation() {
                 Operation::Create | Operation::Replace => {
                     assert_eq!(body.body_json().unwrap(), f["resource"]);
