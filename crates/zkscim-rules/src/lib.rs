@@ -620,6 +620,11 @@ fn decide_operation(
         Ok(j) => j,
         Err(e) => return refuse(Refusal::new(e.code(), 400, e.to_string()).scim("invalidSyntax")),
     };
+    // Leak guard on the request itself, before the engine sees it, so the refusal names the
+    // protection profile; the resulting resource is checked again below.
+    if let Err(r) = check_request_profile(&tenant.profile, rtype, &json) {
+        return refuse(r);
+    }
     // Apply SCIM semantics to get the resulting resource (members separate for groups).
     let mut members_effect: Option<Effect> = None;
     let mut result = match (&body.change, &current) {
@@ -639,7 +644,12 @@ fn decide_operation(
             }
         }
         (Change::Patch(_), Some(cur)) => {
-            let ops = match zkscim_scim::parse_patch(&json, &rs) {
+            // The envelope carries the `Operations` array; the engine parses a PatchOp message.
+            let message = serde_json::json!({
+                "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                "Operations": json,
+            });
+            let ops = match zkscim_scim::parse_patch(&message, &rs) {
                 Ok(ops) => ops,
                 Err(e) => return refuse(Refusal::from_scim(&e)),
             };
@@ -988,6 +998,79 @@ fn string_leaves(resource: &Json) -> Vec<(String, String)> {
     out
 }
 
+/// String leaves of a create/replace body or of PATCH operations, with their paths.
+fn request_leaves(json: &Json) -> Vec<(String, String)> {
+    let Json::Array(ops) = json else {
+        return string_leaves(json);
+    };
+    let mut out = Vec::new();
+    for op in ops {
+        let Json::Object(op) = op else { continue };
+        let Some(value) = get_ci(op, "value") else {
+            continue;
+        };
+        match get_ci(op, "path").and_then(Json::as_str) {
+            Some(path) => {
+                let base = strip_filters(path);
+                let mut leaves = Vec::new();
+                collect_leaves(value, &base, &mut leaves);
+                out.extend(leaves);
+            }
+            None => out.extend(string_leaves(value)),
+        }
+    }
+    out
+}
+
+fn collect_leaves(value: &Json, path: &str, out: &mut Vec<(String, String)>) {
+    match value {
+        Json::String(s) => out.push((path.to_owned(), s.clone())),
+        Json::Array(items) => items.iter().for_each(|i| collect_leaves(i, path, out)),
+        Json::Object(map) => map
+            .iter()
+            .for_each(|(k, v)| collect_leaves(v, &format!("{path}.{k}"), out)),
+        _ => {}
+    }
+}
+
+/// `emails[type eq "work"].value` → `emails.value`; quoted brackets inside filters are skipped.
+fn strip_filters(path: &str) -> String {
+    let mut out = String::with_capacity(path.len());
+    let mut depth = 0usize;
+    let mut in_quote = false;
+    let mut escaped = false;
+    for c in path.chars() {
+        if depth > 0 {
+            match c {
+                _ if escaped => escaped = false,
+                '\\' if in_quote => escaped = true,
+                '"' => in_quote = !in_quote,
+                '[' if !in_quote => depth += 1,
+                ']' if !in_quote => depth -= 1,
+                _ => {}
+            }
+        } else if c == '[' {
+            depth = 1;
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+fn check_request_profile(
+    profile: &ProtectionProfile,
+    rtype: &str,
+    json: &Json,
+) -> Result<(), Refusal> {
+    for (path, value) in request_leaves(json) {
+        if let Err(v) = profile.check_value(rtype, &path, &value) {
+            return Err(Refusal::new(v.code(), 400, v.to_string()).scim("invalidValue"));
+        }
+    }
+    Ok(())
+}
+
 fn check_profile(profile: &ProtectionProfile, rtype: &str, resource: &Json) -> Result<(), Refusal> {
     for (path, value) in string_leaves(resource) {
         if let Err(v) = profile.check_value(rtype, &path, &value) {
@@ -1129,5 +1212,21 @@ impl DirectoryDigest {
     pub fn finish(self) -> [u8; 32] {
         use sha2::Digest as _;
         self.hasher.finalize().into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn strip_filters_skips_quoted_brackets() {
+        assert_eq!(
+            super::strip_filters(r#"emails[type eq "work"].value"#),
+            "emails.value"
+        );
+        assert_eq!(
+            super::strip_filters(r#"members[value eq "a]\"b"]"#),
+            "members"
+        );
+        assert_eq!(super::strip_filters("name.givenName"), "name.givenName");
     }
 }

@@ -1,5 +1,10 @@
 //! The verdict rules, exercised through the in-memory state: every refusal the issues name.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 
 use std::collections::{BTreeMap, HashSet};
 
@@ -17,7 +22,7 @@ use zkscim_scim::SchemaRegistry;
 
 const T0: u64 = 1_800_000_000;
 const TOKEN_A: &str = "zkx1.AAAAAAAAAAAAAAAAAAAAAA";
-const TOKEN_B: &str = "zkx1.BBBBBBBBBBBBBBBBBBBBBB";
+const TOKEN_B: &str = "zkx1.BBBBBBBBBBBBBBBBBBBBBA";
 
 fn key(b: u8) -> SigningKey {
     SigningKey::from_seed(&[b; 32])
@@ -107,31 +112,63 @@ impl World {
 
     /// Verify, decide and fold; `None` for unauthenticated input.
     fn submit(&mut self, bytes: &[u8]) -> Option<Decision> {
-        let statement = envelope::parse_any(bytes).ok()?;
+        let statement = match envelope::parse_any(bytes) {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("unparsable: {e}");
+                return None;
+            }
+        };
         let tenant = self.state.tenant.clone();
-        let verification = verify(&statement, tenant.as_ref(), "acme", self.now, Settings::default(), &mut self.cache);
-        if let Verification::Forged(_) = verification {
+        let verification = verify(
+            &statement,
+            tenant.as_ref(),
+            "acme",
+            self.now,
+            Settings::default(),
+            &mut self.cache,
+        );
+        if let Verification::Forged(e) = verification {
+            eprintln!("forged: {e}");
             return None;
         }
-        let decision = decide(&verification, tenant.as_ref(), &self.registry, &mut self.state, self.now)
-            .unwrap()
-            .unwrap();
+        let decision = decide(
+            &verification,
+            tenant.as_ref(),
+            &self.registry,
+            &mut self.state,
+            self.now,
+        )
+        .unwrap()
+        .unwrap();
         self.state.apply("acme", &decision);
         Some(decision)
     }
 
     fn admin_chain(&self) -> Vec<Certificate> {
-        vec![Certificate::issue(&self.root, None, claims(&key(2), 1, admin_scope(), "admin")).unwrap()]
+        vec![
+            Certificate::issue(&self.root, None, claims(&key(2), 1, admin_scope(), "admin"))
+                .unwrap(),
+        ]
     }
 
     fn connector_chain(&self, scope: Scope) -> Vec<Certificate> {
         let mut chain = self.admin_chain();
-        let c = Certificate::issue(&key(2), Some(&chain[0]), claims(&key(3), 0, scope, "okta")).unwrap();
+        let c = Certificate::issue(&key(2), Some(&chain[0]), claims(&key(3), 0, scope, "okta"))
+            .unwrap();
         chain.push(c);
         chain
     }
 
-    fn op(&mut self, signer: &SigningKey, chain: Vec<Certificate>, rtype: &str, id: &str, change: Change, indexes: &[(&str, Option<&str>)]) -> Vec<u8> {
+    fn op(
+        &mut self,
+        signer: &SigningKey,
+        chain: Vec<Certificate>,
+        rtype: &str,
+        id: &str,
+        change: Change,
+        indexes: &[(&str, Option<&str>)],
+    ) -> Vec<u8> {
         let header = self.header(chain);
         Envelope::new(
             header,
@@ -140,7 +177,10 @@ impl World {
                 resource_id: id.into(),
                 if_match: None,
                 change,
-                indexes: indexes.iter().map(|(k, v)| ((*k).to_owned(), v.map(str::to_owned))).collect::<BTreeMap<_, _>>(),
+                indexes: indexes
+                    .iter()
+                    .map(|(k, v)| ((*k).to_owned(), v.map(str::to_owned)))
+                    .collect::<BTreeMap<_, _>>(),
             },
         )
         .sign(signer)
@@ -152,11 +192,12 @@ fn user(user_name: &str, active: bool) -> Json {
         "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
         "userName": user_name,
         "active": active,
-        "name": {"givenName": "zk1.c2VhbGVkLWdpdmVuLW5hbWUtdmFsdWUtYWJjZGVmZ2hpams"}
+        "name": {"givenName": SEALED}
     })
 }
 
-const SEALED: &str = "zk1.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+const SEALED: &str =
+    "zk1.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
 
 fn refused(d: &Decision) -> &str {
     match &d.verdict {
@@ -174,7 +215,14 @@ fn applied(d: &Decision) -> &Vec<Effect> {
 
 fn create_user(w: &mut World, n: u32, token: &str, active: bool) -> Decision {
     let chain = w.connector_chain(lifecycle_scope());
-    let bytes = w.op(&key(3), chain, "User", &uuid(n), Change::create(&user(SEALED, active)).unwrap(), &[("username", Some(token))]);
+    let bytes = w.op(
+        &key(3),
+        chain,
+        "User",
+        &uuid(n),
+        Change::create(&user(SEALED, active)).unwrap(),
+        &[("username", Some(token))],
+    );
     w.submit(&bytes).unwrap()
 }
 
@@ -182,16 +230,33 @@ fn create_user(w: &mut World, n: u32, token: &str, active: bool) -> Decision {
 fn create_patch_and_first_seen_certificates() {
     let mut w = World::new();
     let d = create_user(&mut w, 1, TOKEN_A, true);
-    assert_eq!(d.new_certificates.len(), 2, "admin and connector certificates are new");
+    assert_eq!(
+        d.new_certificates.len(),
+        2,
+        "admin and connector certificates are new"
+    );
     applied(&d);
     let d = create_user(&mut w, 2, TOKEN_B, true);
     assert!(d.new_certificates.is_empty());
     applied(&d);
     // Deactivation is always possible with `active` in scope.
     let chain = w.connector_chain(lifecycle_scope());
-    let off = w.op(&key(3), chain, "User", &uuid(1), Change::patch(&json!([{"op": "Replace", "path": "active", "value": "False"}])).unwrap(), &[]);
+    let off = w.op(
+        &key(3),
+        chain,
+        "User",
+        &uuid(1),
+        Change::patch(&json!([{"op": "Replace", "path": "active", "value": "False"}])).unwrap(),
+        &[],
+    );
     applied(&w.submit(&off).unwrap());
-    let stored = w.state.resources().find(|((_, id), _)| *id == uuid(1)).unwrap().1.clone();
+    let stored = w
+        .state
+        .resources()
+        .find(|((_, id), _)| *id == uuid(1))
+        .unwrap()
+        .1
+        .clone();
     assert_eq!(stored.body["active"], false);
     assert_eq!(stored.version, 2);
 }
@@ -201,10 +266,27 @@ fn reactivation_needs_the_capability() {
     let mut w = World::new();
     applied(&create_user(&mut w, 1, TOKEN_A, false));
     let chain = w.connector_chain(lifecycle_scope());
-    let on = w.op(&key(3), chain, "User", &uuid(1), Change::patch(&json!([{"op": "replace", "path": "active", "value": true}])).unwrap(), &[]);
-    assert_eq!(refused(&w.submit(&on).unwrap()), "policy.reactivation_requires_capability");
+    let on = w.op(
+        &key(3),
+        chain,
+        "User",
+        &uuid(1),
+        Change::patch(&json!([{"op": "replace", "path": "active", "value": true}])).unwrap(),
+        &[],
+    );
+    assert_eq!(
+        refused(&w.submit(&on).unwrap()),
+        "policy.reactivation_requires_capability"
+    );
     let admin = w.admin_chain();
-    let on = w.op(&key(2), admin, "User", &uuid(1), Change::patch(&json!([{"op": "replace", "path": "active", "value": true}])).unwrap(), &[]);
+    let on = w.op(
+        &key(2),
+        admin,
+        "User",
+        &uuid(1),
+        Change::patch(&json!([{"op": "replace", "path": "active", "value": true}])).unwrap(),
+        &[],
+    );
     applied(&w.submit(&on).unwrap());
 }
 
@@ -213,17 +295,49 @@ fn scope_profile_index_and_uniqueness_refusals() {
     let mut w = World::new();
     applied(&create_user(&mut w, 1, TOKEN_A, true));
     // Same blind index: uniqueness.
-    assert_eq!(refused(&create_user(&mut w, 2, TOKEN_A, true)), "scim.uniqueness");
+    assert_eq!(
+        refused(&create_user(&mut w, 2, TOKEN_A, true)),
+        "scim.uniqueness"
+    );
     // Attribute outside scope.
     let chain = w.connector_chain(lifecycle_scope());
-    let title = w.op(&key(3), chain.clone(), "User", &uuid(1), Change::patch(&json!([{"op": "add", "path": "title", "value": SEALED}])).unwrap(), &[]);
-    assert_eq!(refused(&w.submit(&title).unwrap()), "scope.denied.attribute");
+    let title = w.op(
+        &key(3),
+        chain.clone(),
+        "User",
+        &uuid(1),
+        Change::patch(&json!([{"op": "add", "path": "title", "value": SEALED}])).unwrap(),
+        &[],
+    );
+    assert_eq!(
+        refused(&w.submit(&title).unwrap()),
+        "scope.denied.attribute"
+    );
     // Clear value where the profile requires a sealed one: the leak guard.
-    let leak = w.op(&key(3), chain.clone(), "User", &uuid(1), Change::patch(&json!([{"op": "replace", "path": "name.givenName", "value": "Barbara"}])).unwrap(), &[]);
-    assert_eq!(refused(&w.submit(&leak).unwrap()), "profile.clear_value_refused");
+    let leak = w.op(
+        &key(3),
+        chain.clone(),
+        "User",
+        &uuid(1),
+        Change::patch(&json!([{"op": "replace", "path": "name.givenName", "value": "Barbara"}]))
+            .unwrap(),
+        &[],
+    );
+    let d = w.submit(&leak).unwrap();
+    assert_eq!(refused(&d), "profile.clear_value_refused");
     // Writing an indexed attribute without its index.
-    let no_index = w.op(&key(3), chain.clone(), "User", &uuid(1), Change::patch(&json!([{"op": "replace", "path": "userName", "value": SEALED}])).unwrap(), &[]);
-    assert_eq!(refused(&w.submit(&no_index).unwrap()), "profile.index_missing");
+    let no_index = w.op(
+        &key(3),
+        chain.clone(),
+        "User",
+        &uuid(1),
+        Change::patch(&json!([{"op": "replace", "path": "userName", "value": SEALED}])).unwrap(),
+        &[],
+    );
+    assert_eq!(
+        refused(&w.submit(&no_index).unwrap()),
+        "profile.index_missing"
+    );
     // Delete is not in the connector's operations.
     let del = w.op(&key(3), chain, "User", &uuid(1), Change::Delete, &[]);
     assert_eq!(refused(&w.submit(&del).unwrap()), "scope.denied.operation");
@@ -234,27 +348,89 @@ fn membership_needs_members_in_scope_and_the_group_allow_list() {
     let mut w = World::new();
     applied(&create_user(&mut w, 1, TOKEN_A, true));
     let admin = w.admin_chain();
-    let group = json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": SEALED});
-    let g = w.op(&key(2), admin, "Group", &uuid(100), Change::create(&group).unwrap(), &[("displayname", Some(TOKEN_B))]);
+    let group =
+        json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": SEALED});
+    let g = w.op(
+        &key(2),
+        admin,
+        "Group",
+        &uuid(100),
+        Change::create(&group).unwrap(),
+        &[("displayname", Some(TOKEN_B))],
+    );
     applied(&w.submit(&g).unwrap());
     let add = json!([{"op": "add", "path": "members", "value": [{"value": uuid(1)}]}]);
     // A lifecycle-only connector cannot grant access.
-    let chain = w.connector_chain(ScopeBuilder::new().operations(["patch"]).resource_types(["User", "Group"]).attributes(["active"]).build().unwrap());
-    let bytes = w.op(&key(3), chain, "Group", &uuid(100), Change::patch(&add).unwrap(), &[]);
-    assert_eq!(refused(&w.submit(&bytes).unwrap()), "scope.denied.attribute");
+    let chain = w.connector_chain(
+        ScopeBuilder::new()
+            .operations(["patch"])
+            .resource_types(["User", "Group"])
+            .attributes(["active"])
+            .build()
+            .unwrap(),
+    );
+    let bytes = w.op(
+        &key(3),
+        chain,
+        "Group",
+        &uuid(100),
+        Change::patch(&add).unwrap(),
+        &[],
+    );
+    assert_eq!(
+        refused(&w.submit(&bytes).unwrap()),
+        "scope.denied.attribute"
+    );
     // Members in scope but the group is not on the allow-list.
-    let chain = w.connector_chain(ScopeBuilder::new().operations(["patch"]).resource_types(["Group"]).attributes(["members"]).groups([uuid(101)]).build().unwrap());
-    let bytes = w.op(&key(3), chain, "Group", &uuid(100), Change::patch(&add).unwrap(), &[]);
+    let chain = w.connector_chain(
+        ScopeBuilder::new()
+            .operations(["patch"])
+            .resource_types(["Group"])
+            .attributes(["members"])
+            .groups([uuid(101)])
+            .build()
+            .unwrap(),
+    );
+    let bytes = w.op(
+        &key(3),
+        chain,
+        "Group",
+        &uuid(100),
+        Change::patch(&add).unwrap(),
+        &[],
+    );
     assert_eq!(refused(&w.submit(&bytes).unwrap()), "scope.denied.group");
     // Allowed.
-    let chain = w.connector_chain(ScopeBuilder::new().operations(["patch"]).resource_types(["Group"]).attributes(["members"]).groups([uuid(100)]).build().unwrap());
-    let bytes = w.op(&key(3), chain, "Group", &uuid(100), Change::patch(&add).unwrap(), &[]);
+    let chain = w.connector_chain(
+        ScopeBuilder::new()
+            .operations(["patch"])
+            .resource_types(["Group"])
+            .attributes(["members"])
+            .groups([uuid(100)])
+            .build()
+            .unwrap(),
+    );
+    let bytes = w.op(
+        &key(3),
+        chain,
+        "Group",
+        &uuid(100),
+        Change::patch(&add).unwrap(),
+        &[],
+    );
     applied(&w.submit(&bytes).unwrap());
     assert_eq!(w.state.group_members(&uuid(100)), [uuid(1)]);
     // Members must exist.
     let ghost = json!([{"op": "add", "path": "members", "value": [{"value": uuid(999)}]}]);
     let chain = w.admin_chain();
-    let bytes = w.op(&key(2), chain, "Group", &uuid(100), Change::patch(&ghost).unwrap(), &[]);
+    let bytes = w.op(
+        &key(2),
+        chain,
+        "Group",
+        &uuid(100),
+        Change::patch(&ghost).unwrap(),
+        &[],
+    );
     assert_eq!(refused(&w.submit(&bytes).unwrap()), "scim.invalid_value");
 }
 
@@ -264,42 +440,115 @@ fn replay_revocation_and_ancestor_revocation() {
     applied(&create_user(&mut w, 1, TOKEN_A, true));
     // Same nonce, other bytes: replay.
     let chain = w.connector_chain(lifecycle_scope());
-    let a = w.op(&key(3), chain.clone(), "User", &uuid(1), Change::patch(&json!([{"op": "replace", "path": "active", "value": false}])).unwrap(), &[]);
+    let a = w.op(
+        &key(3),
+        chain.clone(),
+        "User",
+        &uuid(1),
+        Change::patch(&json!([{"op": "replace", "path": "active", "value": false}])).unwrap(),
+        &[],
+    );
     applied(&w.submit(&a).unwrap());
     w.nonce -= 1;
-    let b = w.op(&key(3), chain.clone(), "User", &uuid(1), Change::patch(&json!([{"op": "replace", "path": "active", "value": true}])).unwrap(), &[]);
+    let b = w.op(
+        &key(3),
+        chain.clone(),
+        "User",
+        &uuid(1),
+        Change::patch(&json!([{"op": "replace", "path": "active", "value": true}])).unwrap(),
+        &[],
+    );
     assert_eq!(refused(&w.submit(&b).unwrap()), "replay.nonce_reused");
     // The admin revokes the connector; its later operation is refused.
     let header = w.header(w.admin_chain());
-    let revoke = Envelope::new(header, Revocation { target: chain[1].id(), reason: None }).sign(&key(2));
+    let revoke = Envelope::new(
+        header,
+        Revocation {
+            target: chain[1].id(),
+            reason: None,
+        },
+    )
+    .sign(&key(2));
     applied(&w.submit(&revoke).unwrap());
-    assert_eq!(refused(&create_user(&mut w, 3, TOKEN_B, true)), "revoked.certificate");
+    assert_eq!(
+        refused(&create_user(&mut w, 3, TOKEN_B, true)),
+        "revoked.certificate"
+    );
     // The connector cannot revoke its ancestor.
     let mut w = World::new();
     applied(&create_user(&mut w, 1, TOKEN_A, true));
-    let chain = w.connector_chain(ScopeBuilder::new().operations(["patch"]).resource_types(["User"]).attributes(["active"]).capabilities(["revoke"]).build().unwrap());
+    let chain = w.connector_chain(
+        ScopeBuilder::new()
+            .operations(["patch"])
+            .resource_types(["User"])
+            .attributes(["active"])
+            .capabilities(["revoke"])
+            .build()
+            .unwrap(),
+    );
     let header = w.header(chain.clone());
-    let up = Envelope::new(header, Revocation { target: chain[0].id(), reason: None }).sign(&key(3));
+    let up = Envelope::new(
+        header,
+        Revocation {
+            target: chain[0].id(),
+            reason: None,
+        },
+    )
+    .sign(&key(3));
     assert_eq!(refused(&w.submit(&up).unwrap()), "revocation.not_ancestor");
     // Revoking the admin revokes the subtree beneath it.
     let header = w.header(vec![]);
-    let root_revokes = Envelope::new(header, Revocation { target: chain[0].id(), reason: None }).sign(&w.root);
+    let root_revokes = Envelope::new(
+        header,
+        Revocation {
+            target: chain[0].id(),
+            reason: None,
+        },
+    )
+    .sign(&w.root);
     applied(&w.submit(&root_revokes).unwrap());
-    assert_eq!(refused(&create_user(&mut w, 2, TOKEN_B, true)), "revoked.certificate");
+    assert_eq!(
+        refused(&create_user(&mut w, 2, TOKEN_B, true)),
+        "revoked.certificate"
+    );
 }
 
 #[test]
 fn expired_chain_is_a_logged_refusal_forgery_is_not() {
     let mut w = World::new();
     let chain = w.connector_chain(lifecycle_scope());
-    let bytes = w.op(&key(3), chain.clone(), "User", &uuid(1), Change::create(&user(SEALED, true)).unwrap(), &[("username", Some(TOKEN_A))]);
+    let bytes = w.op(
+        &key(3),
+        chain.clone(),
+        "User",
+        &uuid(1),
+        Change::create(&user(SEALED, true)).unwrap(),
+        &[("username", Some(TOKEN_A))],
+    );
     w.now = T0 + 86_400 + 1;
-    assert_eq!(refused(&w.submit(&bytes).unwrap()), "envelope.issued_too_long_ago");
-    let bytes = w.op(&key(3), chain.clone(), "User", &uuid(1), Change::create(&user(SEALED, true)).unwrap(), &[("username", Some(TOKEN_A))]);
+    assert_eq!(
+        refused(&w.submit(&bytes).unwrap()),
+        "envelope.issued_too_long_ago"
+    );
+    let bytes = w.op(
+        &key(3),
+        chain.clone(),
+        "User",
+        &uuid(1),
+        Change::create(&user(SEALED, true)).unwrap(),
+        &[("username", Some(TOKEN_A))],
+    );
     assert_eq!(refused(&w.submit(&bytes).unwrap()), "chain.expired");
     // Signed by a key that is not the chain's leaf: never logged.
     w.now = T0;
-    let forged = w.op(&key(9), chain, "User", &uuid(1), Change::create(&user(SEALED, true)).unwrap(), &[("username", Some(TOKEN_A))]);
+    let forged = w.op(
+        &key(9),
+        chain,
+        "User",
+        &uuid(1),
+        Change::create(&user(SEALED, true)).unwrap(),
+        &[("username", Some(TOKEN_A))],
+    );
     assert!(w.submit(&forged).is_none());
 }
 
@@ -307,13 +556,28 @@ fn expired_chain_is_a_logged_refusal_forgery_is_not() {
 fn policy_changes_profile_and_replay_digest_is_deterministic() {
     let mut w = World::new();
     let mut profile = ProtectionProfile::default_profile();
-    profile.set_rule(Some("User"), "title", Protection::Clear).unwrap();
+    profile
+        .set_rule(Some("User"), "title", Protection::Clear)
+        .unwrap();
     let header = w.header(w.admin_chain());
-    let policy = Envelope::new(header, PolicyUpdate { document: profile.to_cbor() }).sign(&key(2));
+    let policy = Envelope::new(
+        header,
+        PolicyUpdate {
+            document: profile.to_cbor(),
+        },
+    )
+    .sign(&key(2));
     applied(&w.submit(&policy).unwrap());
     applied(&create_user(&mut w, 1, TOKEN_A, true));
     let admin = w.admin_chain();
-    let title = w.op(&key(2), admin, "User", &uuid(1), Change::patch(&json!([{"op": "add", "path": "title", "value": "Engineer"}])).unwrap(), &[]);
+    let title = w.op(
+        &key(2),
+        admin,
+        "User",
+        &uuid(1),
+        Change::patch(&json!([{"op": "add", "path": "title", "value": "Engineer"}])).unwrap(),
+        &[],
+    );
     applied(&w.submit(&title).unwrap());
     let d1 = w.state.digest();
     let d2 = w.state.clone().digest();
