@@ -156,22 +156,33 @@ pub trait StoreTxn {
     fn clear_members(&mut self, tenant: &str, group: &str) -> StoreResult<()>;
     /// All members of a group, sorted.
     fn members(&mut self, tenant: &str, group: &str) -> StoreResult<Vec<String>>;
-    /// The resource id holding a unique value (a blind-index token or clear value).
-    fn unique_owner(
+    /// Ids of resources holding an equality-search value (blind-index token or clear value).
+    fn index_owners(
         &mut self,
         tenant: &str,
         resource_type: &str,
         attribute: &str,
         value: &str,
-    ) -> StoreResult<Option<String>>;
-    /// Replaces the unique values a resource holds.
-    fn set_unique(
+    ) -> StoreResult<Vec<String>>;
+    /// The equality-search values a resource holds.
+    fn resource_indexes(
+        &mut self,
+        tenant: &str,
+        resource_type: &str,
+        id: &str,
+    ) -> StoreResult<Vec<(String, String)>>;
+    /// Replaces the equality-search values a resource holds.
+    fn set_indexes(
         &mut self,
         tenant: &str,
         resource_type: &str,
         id: &str,
         values: &[(String, String)],
     ) -> StoreResult<()>;
+    /// Whether a certificate is revoked.
+    fn is_revoked(&mut self, tenant: &str, id: &[u8; 32]) -> StoreResult<bool>;
+    /// Whether any resource has this id.
+    fn identity_exists(&mut self, tenant: &str, id: &str) -> StoreResult<bool>;
     /// Appends a log entry with its submitted bytes.
     fn append_entry(
         &mut self,
@@ -273,15 +284,15 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (tenant, group_id, member)
     ) WITHOUT ROWID;
     CREATE INDEX members_by_member ON members (tenant, member);
-    CREATE TABLE unique_values (
+    CREATE TABLE index_values (
         tenant TEXT NOT NULL,
         rtype TEXT NOT NULL,
         attribute TEXT NOT NULL,
         value TEXT NOT NULL,
         id TEXT NOT NULL,
-        PRIMARY KEY (tenant, rtype, attribute, value)
+        PRIMARY KEY (tenant, rtype, attribute, value, id)
     ) WITHOUT ROWID;
-    CREATE INDEX unique_values_by_owner ON unique_values (tenant, rtype, id);
+    CREATE INDEX index_values_by_owner ON index_values (tenant, rtype, id);
     "#,
 ];
 
@@ -406,7 +417,9 @@ impl StoreTxn for SqliteTxn<'_> {
 
     fn insert_nonce(&mut self, tenant: &str, nonce: &[u8], hash: &[u8; 32]) -> StoreResult<()> {
         self.tx
-            .prepare_cached("INSERT INTO nonces (tenant, nonce, hash) VALUES (?1, ?2, ?3)")?
+            .prepare_cached(
+                "INSERT OR IGNORE INTO nonces (tenant, nonce, hash) VALUES (?1, ?2, ?3)",
+            )?
             .execute(params![tenant, nonce, &hash[..]])?;
         Ok(())
     }
@@ -501,7 +514,7 @@ impl StoreTxn for SqliteTxn<'_> {
             .execute(params![tenant, resource_type, id])?;
         self.tx
             .prepare_cached(
-                "DELETE FROM unique_values WHERE tenant = ?1 AND rtype = ?2 AND id = ?3",
+                "DELETE FROM index_values WHERE tenant = ?1 AND rtype = ?2 AND id = ?3",
             )?
             .execute(params![tenant, resource_type, id])?;
         if resource_type == "Group" {
@@ -558,23 +571,38 @@ impl StoreTxn for SqliteTxn<'_> {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    fn unique_owner(
+    fn index_owners(
         &mut self,
         tenant: &str,
         resource_type: &str,
         attribute: &str,
         value: &str,
-    ) -> StoreResult<Option<String>> {
-        Ok(self
-            .tx
-            .prepare_cached(
-                "SELECT id FROM unique_values WHERE tenant = ?1 AND rtype = ?2 AND attribute = ?3 AND value = ?4",
-            )?
-            .query_row(params![tenant, resource_type, attribute, value], |r| r.get(0))
-            .optional()?)
+    ) -> StoreResult<Vec<String>> {
+        let mut stmt = self.tx.prepare_cached(
+            "SELECT id FROM index_values WHERE tenant = ?1 AND rtype = ?2 AND attribute = ?3 AND value = ?4",
+        )?;
+        let rows = stmt.query_map(params![tenant, resource_type, attribute, value], |r| {
+            r.get::<_, String>(0)
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    fn set_unique(
+    fn resource_indexes(
+        &mut self,
+        tenant: &str,
+        resource_type: &str,
+        id: &str,
+    ) -> StoreResult<Vec<(String, String)>> {
+        let mut stmt = self.tx.prepare_cached(
+            "SELECT attribute, value FROM index_values WHERE tenant = ?1 AND rtype = ?2 AND id = ?3",
+        )?;
+        let rows = stmt.query_map(params![tenant, resource_type, id], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn set_indexes(
         &mut self,
         tenant: &str,
         resource_type: &str,
@@ -583,16 +611,30 @@ impl StoreTxn for SqliteTxn<'_> {
     ) -> StoreResult<()> {
         self.tx
             .prepare_cached(
-                "DELETE FROM unique_values WHERE tenant = ?1 AND rtype = ?2 AND id = ?3",
+                "DELETE FROM index_values WHERE tenant = ?1 AND rtype = ?2 AND id = ?3",
             )?
             .execute(params![tenant, resource_type, id])?;
         let mut stmt = self.tx.prepare_cached(
-            "INSERT INTO unique_values (tenant, rtype, attribute, value, id) VALUES (?1, ?2, ?3, ?4, ?5)",
+            "INSERT INTO index_values (tenant, rtype, attribute, value, id) VALUES (?1, ?2, ?3, ?4, ?5)",
         )?;
         for (attribute, value) in values {
             stmt.execute(params![tenant, resource_type, attribute, value, id])?;
         }
         Ok(())
+    }
+
+    fn is_revoked(&mut self, tenant: &str, id: &[u8; 32]) -> StoreResult<bool> {
+        Ok(self
+            .tx
+            .prepare_cached("SELECT 1 FROM revocations WHERE tenant = ?1 AND id = ?2")?
+            .exists(params![tenant, &id[..]])?)
+    }
+
+    fn identity_exists(&mut self, tenant: &str, id: &str) -> StoreResult<bool> {
+        Ok(self
+            .tx
+            .prepare_cached("SELECT 1 FROM resources WHERE tenant = ?1 AND id = ?2 LIMIT 1")?
+            .exists(params![tenant, id])?)
     }
 
     fn append_entry(
@@ -814,21 +856,63 @@ impl Reader {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    /// The id holding a unique value.
-    pub fn unique_owner(
+    /// Ids of resources holding an equality-search value.
+    pub fn index_owners(
         &self,
         tenant: &str,
         resource_type: &str,
         attribute: &str,
         value: &str,
-    ) -> StoreResult<Option<String>> {
-        Ok(self
-            .conn
-            .prepare_cached(
-                "SELECT id FROM unique_values WHERE tenant = ?1 AND rtype = ?2 AND attribute = ?3 AND value = ?4",
-            )?
-            .query_row(params![tenant, resource_type, attribute, value], |r| r.get(0))
-            .optional()?)
+    ) -> StoreResult<Vec<String>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT id FROM index_values WHERE tenant = ?1 AND rtype = ?2 AND attribute = ?3 AND value = ?4 ORDER BY id",
+        )?;
+        let rows = stmt.query_map(params![tenant, resource_type, attribute, value], |r| {
+            r.get::<_, String>(0)
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// The equality-search values a resource holds.
+    pub fn resource_indexes(
+        &self,
+        tenant: &str,
+        resource_type: &str,
+        id: &str,
+    ) -> StoreResult<Vec<(String, String)>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT attribute, value FROM index_values WHERE tenant = ?1 AND rtype = ?2 AND id = ?3",
+        )?;
+        let rows = stmt.query_map(params![tenant, resource_type, id], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Every resource of every type, ordered by (type, id), for the directory digest.
+    pub fn all_resources(&self, tenant: &str) -> StoreResult<Vec<ResourceRow>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT rtype, id, version, body, last_seq FROM resources WHERE tenant = ?1 ORDER BY rtype, id",
+        )?;
+        let rows = stmt.query_map(params![tenant], |r| {
+            Ok(ResourceRow {
+                resource_type: r.get(0)?,
+                id: r.get(1)?,
+                version: seq_of(r.get(2)?),
+                body: r.get(3)?,
+                last_seq: seq_of(r.get(4)?),
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Every membership, ordered by (group, member), for the directory digest.
+    pub fn all_members(&self, tenant: &str) -> StoreResult<Vec<(String, String)>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT group_id, member FROM members WHERE tenant = ?1 ORDER BY group_id, member",
+        )?;
+        let rows = stmt.query_map(params![tenant], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 }
 

@@ -523,6 +523,44 @@ fn decide_policy(v: &Verified<zkscim_proto::envelope::PolicyUpdate>) -> Verdict 
     }
 }
 
+/// HTTP status and SCIM type of a logged refusal code, so a receipt re-issued for a duplicate
+/// submission answers as the original did.
+pub fn status_of(code: &str) -> (u16, Option<&'static str>) {
+    let starts = |p: &str| code.starts_with(p);
+    match code {
+        "resource.exists" | "tenant.exists" | "scim.uniqueness" | "replay.nonce_reused" => {
+            (409, Some("uniqueness"))
+        }
+        "resource.not_found" | "tenant.unknown" | "revocation.unknown_certificate" => (404, None),
+        "precondition.failed" => (412, None),
+        _ if starts("scope.")
+            || starts("chain.")
+            || starts("revoked.")
+            || starts("revocation.")
+            || starts("policy.not_permitted")
+            || starts("policy.reactivation")
+            || code == "envelope.tenant_mismatch" =>
+        {
+            (403, None)
+        }
+        _ if starts("profile.") || code == "policy.invalid_profile" => (400, Some("invalidValue")),
+        _ if starts("touch.") => (400, Some("invalidPath")),
+        _ if starts("envelope.") => (401, None),
+        _ => (400, None),
+    }
+}
+
+/// Rebuilds a refusal from its log entry.
+pub fn refusal_from_log(code: &str, detail: &str) -> Refusal {
+    let (status, scim_type) = status_of(code);
+    Refusal {
+        code: code.to_owned(),
+        detail: detail.to_owned(),
+        status,
+        scim_type,
+    }
+}
+
 /// The ETag of a version.
 pub fn etag(version: u64) -> String {
     format!("W/\"{version}\"")
