@@ -11,8 +11,10 @@
 //! tenant's key or query reach another tenant's data.
 #![forbid(unsafe_code)]
 
+pub mod http;
 pub mod log;
 pub mod metrics;
+mod read;
 pub mod store;
 mod writer;
 
@@ -35,7 +37,9 @@ use crate::log::{LogError, TenantLog};
 use crate::metrics::Metrics;
 use crate::store::{Reader, SqliteStore, StoreError};
 
+pub use read::{ListError, ReadAuthError};
 pub use writer::origin_of;
+pub use zkscim_rules::etag;
 
 /// Largest submission accepted, in bytes.
 pub const DEFAULT_MAX_SUBMISSION_BYTES: usize = 1 << 20;

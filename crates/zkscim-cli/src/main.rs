@@ -7,6 +7,7 @@
 
 mod key;
 mod output;
+mod serve;
 
 use std::process::ExitCode;
 
@@ -35,6 +36,8 @@ enum Command {
     /// Generate and inspect Ed25519 keys.
     #[command(subcommand)]
     Key(key::KeyCommand),
+    /// Run the authority server (HTTP on SQLite).
+    Serve(serve::ServeArgs),
     /// Print shell completions.
     ///
     /// Example: `zkscim completions bash > /etc/bash_completion.d/zkscim`
@@ -55,6 +58,7 @@ fn main() -> ExitCode {
     let out = Output::new(cli.json);
     let result: Result<(), CliError> = match cli.command {
         Command::Key(cmd) => key::run(cmd, &out),
+        Command::Serve(args) => serve::run(args, &out),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "zkscim", &mut std::io::stdout());
             Ok(())
