@@ -1,0 +1,45 @@
+//! `zkscim-bench`: the load benchmark of the zkscim authority.
+//!
+//! Owns: starting a real server (the `zkscim` binary, or the same router in-process) on
+//! loopback with a throw-away database, creating a tenant with a root → admin → connector chain,
+//! pre-signing a realistic mix of SCIM operations, driving the server over HTTP, measuring
+//! durable ingest rate and per-operation latency, and checking a sample of receipts.
+//!
+//! Must never: send traffic anywhere but 127.0.0.1, touch a database it did not create, count a
+//! submission without a receipt as completed, sign on the clock (signing is client work), or run
+//! unbounded (every loop is capped in count and time).
+#![forbid(unsafe_code)]
+
+mod http;
+mod ingest;
+mod server;
+mod workload;
+
+use clap::{Parser, Subcommand};
+
+/// zkscim load benchmark.
+#[derive(Debug, Parser)]
+#[command(name = "zkscim-bench", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Durable ingest rate and latency of signed operations over HTTP.
+    Ingest(ingest::IngestArgs),
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Ingest(args) => match ingest::run(args) {
+            Ok(()) => std::process::ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("zkscim-bench: {e}");
+                std::process::ExitCode::FAILURE
+            }
+        },
+    }
+}
