@@ -92,6 +92,12 @@ struct Outcome {
     verified: usize,
     sampled: usize,
     metrics: Vec<String>,
+    /// Server CPU seconds during the measured run (process, writer thread), when external.
+    server_cpu: Option<(f64, f64)>,
+    /// This process's CPU seconds during the measured run.
+    client_cpu: f64,
+    /// Load average (1 min) when the run started.
+    load: String,
 }
 
 impl Outcome {
@@ -131,6 +137,10 @@ impl Outcome {
             "receiptsVerified": self.verified,
             "receiptsSampled": self.sampled,
             "serverMetrics": self.metrics,
+            "serverCpuSeconds": self.server_cpu.map(|c| c.0),
+            "writerCpuSeconds": self.server_cpu.map(|c| c.1),
+            "clientCpuSeconds": self.client_cpu,
+            "loadAverage": self.load,
         })
     }
 }
@@ -221,6 +231,21 @@ pub fn run(mut args: IngestArgs) -> Result<(), String> {
             o.verified,
             o.sampled
         );
+        let per_op = |secs: f64| secs * 1e6 / (o.completed().max(1) as f64);
+        match o.server_cpu {
+            Some((total, writer)) => println!(
+                "  CPU per completed op: server {:.0} µs (writer thread {:.0} µs), client {:.0} µs; load average at start {}",
+                per_op(total),
+                per_op(writer),
+                per_op(o.client_cpu),
+                o.load
+            ),
+            None => println!(
+                "  CPU per completed op (client and in-process server): {:.0} µs; load average at start {}",
+                per_op(o.client_cpu),
+                o.load
+            ),
+        }
         for m in &o.metrics {
             println!("  {m}");
         }
@@ -318,6 +343,7 @@ async fn one_run(
         measure(
             args,
             addr,
+            server.pid(),
             &identity,
             &mut generator,
             label,
@@ -533,9 +559,11 @@ fn classify_batch(tally: &mut Tally, status: u16, body: &Bytes, expected: usize)
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn measure(
     args: &IngestArgs,
     addr: SocketAddr,
+    server_pid: Option<u32>,
     identity: &Identity,
     generator: &mut Generator,
     label: &str,
@@ -579,6 +607,12 @@ async fn measure(
     for _ in 0..args.concurrency {
         conns.push(Conn::connect(addr).await?);
     }
+    let load = std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|l| l.split_whitespace().next().map(str::to_owned))
+        .unwrap_or_default();
+    let server_cpu_before = server_pid.map(server::cpu_seconds);
+    let client_cpu_before = server::cpu_seconds(std::process::id()).0;
     let start = Instant::now();
     let next = Arc::new(AtomicUsize::new(0));
     // Open loop: a pacer hands out (body index, scheduled time); closed loop: a shared counter.
@@ -691,6 +725,14 @@ async fn measure(
             (a, b) => a.or(b),
         };
     }
+    let server_cpu = match (server_pid, server_cpu_before) {
+        (Some(pid), Some((t0, w0))) => {
+            let (t1, w1) = server::cpu_seconds(pid);
+            Some((t1 - t0, w1 - w0))
+        }
+        _ => None,
+    };
+    let client_cpu = server::cpu_seconds(std::process::id()).0 - client_cpu_before;
     let elapsed = total
         .last_done
         .map(|d| d.duration_since(start))
@@ -724,6 +766,9 @@ async fn measure(
         verified,
         sampled,
         metrics,
+        server_cpu,
+        client_cpu,
+        load,
     })
 }
 

@@ -149,6 +149,14 @@ impl Server {
         })
     }
 
+    /// The server's process id when it is a child process.
+    pub fn pid(&self) -> Option<u32> {
+        match self {
+            Server::External { child, .. } => Some(child.id()),
+            Server::Embedded { .. } => None,
+        }
+    }
+
     /// Listening address.
     pub fn addr(&self) -> SocketAddr {
         match self {
@@ -201,4 +209,32 @@ impl Server {
 /// Opens an authority on `db` with `log_key`, as the server would.
 pub fn open_authority(db: &Path, log_key: &SigningKey) -> Result<Authority, String> {
     Authority::open(Config::new(db.to_path_buf(), log_key)).map_err(|e| e.to_string())
+}
+
+/// CPU seconds (user + system) of a process, and of its thread named `zkscim-writer`, from
+/// `/proc` (Linux; zero elsewhere). Clock ticks are taken as 100 per second.
+pub fn cpu_seconds(pid: u32) -> (f64, f64) {
+    let ticks = |stat: &str| -> f64 {
+        // Fields after the parenthesised command: state is field 3, utime 14, stime 15.
+        let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or_default();
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        let get = |i: usize| -> f64 { f.get(i).and_then(|v| v.parse().ok()).unwrap_or(0.0) };
+        (get(11) + get(12)) / 100.0
+    };
+    let total = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|s| ticks(&s))
+        .unwrap_or(0.0);
+    let mut writer = 0.0;
+    if let Ok(dir) = std::fs::read_dir(format!("/proc/{pid}/task")) {
+        for task in dir.take(4096).flatten() {
+            let path = task.path();
+            let comm = std::fs::read_to_string(path.join("comm")).unwrap_or_default();
+            if comm.trim() == "zkscim-writer" {
+                writer += std::fs::read_to_string(path.join("stat"))
+                    .map(|s| ticks(&s))
+                    .unwrap_or(0.0);
+            }
+        }
+    }
+    (total, writer)
 }
