@@ -592,7 +592,6 @@ async fn measure(
         signed.into_iter().map(Bytes::from).collect()
     };
     let ops_per_body = args.batch;
-    let total_ops = args.ops;
     let bodies = Arc::new(bodies);
     let path: Arc<str> = if args.batch > 1 {
         format!("/v1/tenants/{TENANT}/submissions/batch").into()
@@ -699,7 +698,7 @@ async fn measure(
                             tally.error(e.clone());
                         }
                         // Reconnect once; give up on this client if that fails.
-                        match Conn::connect(conn_addr(&conn, addr)).await {
+                        match Conn::connect(addr).await {
                             Ok(c) => conn = c,
                             Err(_) => break,
                         }
@@ -748,7 +747,6 @@ async fn measure(
     };
     let (p50_ms, p99_ms, max_ms) = (pct(50), pct(99), pct(100));
     let submitted = total.applied + total.refused + total.errors;
-    let _ = total_ops;
     let (verified, sampled) = verify_samples(addr, &total.samples).await?;
     let metrics = server_metrics(addr).await.unwrap_or_default();
     Ok(Outcome {
@@ -770,10 +768,6 @@ async fn measure(
         client_cpu,
         load,
     })
-}
-
-fn conn_addr(_conn: &Conn, addr: SocketAddr) -> SocketAddr {
-    addr
 }
 
 /// Checks each sampled receipt: leaf hash, checkpoint signature by the tenant's log key, and
