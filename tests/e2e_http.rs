@@ -311,6 +311,40 @@ fn tenant_delegation_crud_and_receipts() {
     assert_eq!(r.status, 200);
     assert_eq!(r.header("etag").as_deref(), Some("W/\"3\""));
 
+    // Inclusion proofs on demand, against the latest checkpoint.
+    let (latest, _) =
+        zkscim_proto::checkpoint::Checkpoint::open(&server.checkpoint("acme"), &v).unwrap();
+    let all = server.entries("acme", 0, latest.size());
+    for (index, entry, _) in &all {
+        let r = server.get(
+            &format!(
+                "/v1/tenants/acme/log/proof/inclusion?index={index}&size={}",
+                latest.size()
+            ),
+            None,
+        );
+        assert_eq!(r.status, 200, "{}", r.text());
+        let proof: Vec<[u8; 32]> = r.json()["proof"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| {
+                hex::decode(h.as_str().unwrap())
+                    .unwrap()
+                    .try_into()
+                    .unwrap()
+            })
+            .collect();
+        zkscim_proto::merkle::verify_inclusion(
+            &zkscim_proto::merkle::leaf_hash(entry),
+            *index,
+            latest.size(),
+            &proof,
+            latest.root_hash(),
+        )
+        .unwrap();
+    }
+
     // Graceful stop (SIGTERM) and restart: the log and the directory are as they were.
     let size = server.tree_size("acme");
     let digest = server.get("/v1/tenants/acme/digest", None).json()["digest"].clone();
@@ -891,6 +925,27 @@ fn signed_reads_and_discovery() {
     let r = server.get(&path, Some(&t.read_auth(&k, reader, &path)));
     assert_eq!(r.status, 200, "{}", r.text());
 
+    // Tenant isolation: beta's own admin sees nothing of acme's.
+    let r = server.get(
+        &beta_path,
+        Some(&b.read_auth(&b.admin_key, b.admin_chain(), &beta_path)),
+    );
+    r.assert_error(404, "scim.not_found");
+    let beta_all = "/scim/v2/beta/Users";
+    let r = server.get(
+        beta_all,
+        Some(&b.read_auth(&b.admin_key, b.admin_chain(), beta_all)),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["totalResults"], 0);
+    let acme_entries = server.entries("acme", 0, server.tree_size("acme"));
+    let r = server.get(
+        &format!("/v1/tenants/beta/log/submitted/{}", acme_entries[3].2),
+        None,
+    );
+    r.assert_error(404, "read.not_found");
+    assert_eq!(server.tree_size("beta"), 1);
+
     // Discovery needs no signature.
     for endpoint in [
         "ServiceProviderConfig",
@@ -973,13 +1028,26 @@ fn malformed_input_health_and_metrics() {
     )
     .sign(&t.admin_key);
     let r = server.submit("acme", &read);
-    assert_eq!(r.status, 401, "{}", r.text());
+    rejected_unlogged(&server, "acme", &r, 401, "envelope.tenant_mismatch", size);
     // Over the 1 MiB submission limit.
     let r = server.submit("acme", &vec![0u8; (1 << 20) + 1]);
     rejected_unlogged(&server, "acme", &r, 413, "submit.too_large", size);
     // Empty body.
-    let r = server.submit("acme", &[]);
-    assert_eq!(r.status, 400, "{}", r.text());
+    rejected_unlogged(
+        &server,
+        "acme",
+        &server.submit("acme", &[]),
+        400,
+        "cbor.truncated",
+        size,
+    );
+    // A genesis for another tenant than the route's, even with the operator token.
+    let r = server.post("/v1/tenants/beta/genesis", &t.genesis(), Some(ADMIN_TOKEN));
+    r.assert_error(401, "envelope.tenant_mismatch");
+    assert_eq!(
+        server.get("/v1/tenants/beta/log/checkpoint", None).status,
+        404
+    );
     assert_eq!(
         server.tree_size("acme"),
         size,
@@ -1049,4 +1117,134 @@ fn malformed_input_health_and_metrics() {
     assert_eq!(results[0]["outcome"]["status"], "applied", "{results}");
     verify_receipt(&v, &results[0]);
     assert_eq!(results[1]["error"]["status"], 400, "{results}");
+}
+
+#[test]
+fn skew_duplicate_refusals_and_concurrent_resubmission() {
+    let (_dir, server) = start();
+    let t = Tenant::new("acme");
+    assert_eq!(server.genesis(&t).status, 201);
+    let v = server.verifier("acme");
+    applied(
+        &server.submit(
+            "acme",
+            &t.op(
+                &t.admin_key,
+                t.admin_chain(),
+                create_user(&uuid(1), &token(1), true),
+            ),
+        ),
+        &v,
+        None,
+    );
+    let suspend = || {
+        patch(
+            "User",
+            &uuid(1),
+            json!([{"op": "replace", "path": "active", "value": false}]),
+        )
+    };
+
+    // Issued-at outside the skew window: well signed, so logged, and refused as 401.
+    let mut header = t.header(t.admin_chain());
+    header.issued_at = now() - 3600;
+    let old = Envelope::new(header, suspend()).sign(&t.admin_key);
+    let r = server.submit("acme", &old);
+    refused_logged(&server, "acme", &v, &r, 401, "envelope.issued_too_long_ago");
+    let first = r.json()["receipt"].clone();
+    let mut header = t.header(t.admin_chain());
+    header.issued_at = now() + 3600;
+    let future = Envelope::new(header, suspend()).sign(&t.admin_key);
+    let r = server.submit("acme", &future);
+    refused_logged(&server, "acme", &v, &r, 401, "envelope.issued_in_future");
+    // Resubmitting a refused statement answers as the original did, from the log.
+    let size = server.tree_size("acme");
+    let r = server.submit("acme", &old);
+    r.assert_error(401, "envelope.issued_too_long_ago");
+    let again = r.json()["receipt"].clone();
+    assert_eq!(again["duplicate"], true);
+    assert_eq!(again["index"], first["index"]);
+    verify_receipt(&v, &again);
+    assert_eq!(server.tree_size("acme"), size);
+
+    // The same bytes from eight clients at once: one entry, one receipt index for all.
+    let bytes = t.op(&t.admin_key, t.admin_chain(), suspend());
+    let answers: Vec<Json> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..8)
+            .map(|_| s.spawn(|| server.submit("acme", &bytes)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                let r = h.join().unwrap();
+                assert!(r.status == 201 || r.status == 200, "{}", r.text());
+                r.json()
+            })
+            .collect()
+    });
+    assert_eq!(server.tree_size("acme"), size + 1);
+    assert!(answers.iter().all(|a| a["index"] == size));
+    assert_eq!(
+        answers.iter().filter(|a| a["duplicate"] == false).count(),
+        1
+    );
+    answers.iter().for_each(|a| {
+        verify_receipt(&v, a);
+    });
+
+    // One nonce, eight different statements at once: exactly one is applied, the rest are replays.
+    let header = t.header(t.admin_chain());
+    let statements: Vec<Vec<u8>> = (0..8u64)
+        .map(|i| {
+            Envelope::new(
+                header.clone(),
+                create_user(&uuid(100 + i), &token(100 + i), true),
+            )
+            .sign(&t.admin_key)
+        })
+        .collect();
+    let statuses: Vec<Resp> = std::thread::scope(|s| {
+        let handles: Vec<_> = statements
+            .iter()
+            .map(|b| s.spawn(|| server.submit("acme", b)))
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert_eq!(statuses.iter().filter(|r| r.status == 201).count(), 1);
+    for r in statuses.iter().filter(|r| r.status != 201) {
+        refused_logged(&server, "acme", &v, r, 409, "replay.nonce_reused");
+    }
+    assert_eq!(server.tree_size("acme"), size + 9);
+}
+
+/// Every failure should be a SCIM error document with a `zkscimCode` (http.rs promises it), but
+/// rejections produced by layers and extractors before the handlers answer in plain text.
+#[test]
+#[ignore = "bug: body-limit (>16 MiB) and query-extractor rejections are plain text, not SCIM error JSON"]
+fn every_failure_is_a_scim_error_document() {
+    use std::io::{Read, Write};
+    let (_dir, server) = start();
+    let t = Tenant::new("acme");
+    assert_eq!(server.genesis(&t).status, 201);
+    // Past the HTTP body limit: only the headers are sent; the server answers at once.
+    let addr = server.base.trim_start_matches("http://").to_owned();
+    let mut s = std::net::TcpStream::connect(&addr).unwrap();
+    write!(
+        s,
+        "POST /v1/tenants/acme/submissions HTTP/1.1\r\nHost: {addr}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        17u64 << 20
+    )
+    .unwrap();
+    let mut raw = String::new();
+    let _ = s.read_to_string(&mut raw);
+    assert!(raw.starts_with("HTTP/1.1 413"), "{raw}");
+    assert!(
+        raw.to_ascii_lowercase()
+            .contains("content-type: application/scim+json"),
+        "{raw}"
+    );
+    // A log read without its required query parameter.
+    server
+        .get("/v1/tenants/acme/log/entries", None)
+        .assert_error(400, "read.invalid");
 }

@@ -154,7 +154,17 @@ impl Server {
     }
 
     pub fn post(&self, path: &str, body: &[u8], bearer: Option<&str>) -> Resp {
-        self.try_post(path, body, bearer).expect("POST")
+        let mut req = self
+            .agent
+            .post(format!("{}{path}", self.base))
+            .header("content-type", "application/cose");
+        if let Some(t) = bearer {
+            req = req.header("authorization", format!("Bearer {t}"));
+        }
+        Resp::from(
+            req.send(body)
+                .unwrap_or_else(|e| panic!("POST {path}: {e}")),
+        )
     }
 
     pub fn genesis(&self, tenant: &Tenant) -> Resp {
