@@ -1108,33 +1108,22 @@ impl<'a> Applier<'a> {
                     return Ok(());
                 };
                 let len = arr.len();
-                let mut fresh = Vec::new();
-                {
-                    let identity = |e: &Value| -> String {
-                        match e.as_object() {
-                            Some(o) => {
-                                let v =
-                                    get_ci(o, "value").map(Value::to_string).unwrap_or_default();
-                                let t = get_ci(o, "type").map(Value::to_string).unwrap_or_default();
-                                if v.is_empty() {
-                                    e.to_string()
-                                } else {
-                                    format!("{v}\u{1}{t}")
-                                }
-                            }
-                            None => e.to_string(),
-                        }
-                    };
-                    let mut seen: Option<HashSet<String>> = None;
+                let mut fresh: Vec<Value> = Vec::new();
+                if new_items.len() > 16 {
+                    // many new values: index the existing ones once
+                    let seen: HashSet<String> = arr.iter().map(identity_key).collect();
                     for it in new_items {
-                        let id = identity(&it);
-                        let dup = if new_items_small(&seen, arr.len()) {
-                            arr.iter().any(|e| identity(e) == id)
-                        } else {
-                            seen.get_or_insert_with(|| arr.iter().map(identity).collect())
-                                .contains(&id)
-                        } || fresh.iter().any(|e| identity(e) == id);
-                        if !dup {
+                        let k = identity_key(&it);
+                        if !seen.contains(&k) && !fresh.iter().any(|e| same_value(e, &it)) {
+                            fresh.push(it);
+                        }
+                    }
+                } else {
+                    // few new values: one allocation-free scan per value
+                    for it in new_items {
+                        if !arr.iter().any(|e| same_value(e, &it))
+                            && !fresh.iter().any(|e| same_value(e, &it))
+                        {
                             fresh.push(it);
                         }
                     }
@@ -1290,8 +1279,30 @@ impl<'a> Applier<'a> {
     }
 }
 
-fn new_items_small(seen: &Option<HashSet<String>>, existing: usize) -> bool {
-    seen.is_none() && existing <= 64
+/// Whether two values of a multi-valued attribute denote the same value: complex values with a
+/// `value` sub-attribute are compared on `value` and `type`, anything else on full equality.
+fn same_value(a: &Value, b: &Value) -> bool {
+    match (a.as_object(), b.as_object()) {
+        (Some(x), Some(y)) => match (get_ci(x, "value"), get_ci(y, "value")) {
+            (Some(vx), Some(vy)) => vx == vy && get_ci(x, "type") == get_ci(y, "type"),
+            _ => a == b,
+        },
+        _ => a == b,
+    }
+}
+
+/// Hashable form of [`same_value`]'s identity.
+fn identity_key(e: &Value) -> String {
+    match e.as_object() {
+        Some(o) => match get_ci(o, "value") {
+            Some(v) => format!(
+                "{v}\u{1}{}",
+                get_ci(o, "type").map(Value::to_string).unwrap_or_default()
+            ),
+            None => e.to_string(),
+        },
+        None => e.to_string(),
+    }
 }
 
 fn is_primary(e: &Value) -> bool {
