@@ -244,10 +244,10 @@ pub fn check_sort_by(
 ) -> ScimResult<AttrPath> {
     let p = AttrPath::parse(s)?;
     let r = rs.resolve(&p)?;
-    let (leaf_name, sub) = match (r.sub, r.attr.attr_type) {
-        (Some(sd), _) => (Some(sd.name.as_str()), Some(sd)),
+    let leaf_name = match (r.sub, r.attr.attr_type) {
+        (Some(sd), _) => Some(sd.name.as_str()),
         (None, AttrType::Complex) => match r.attr.sub("value") {
-            Some(v) => (Some(v.name.as_str()), Some(v)),
+            Some(v) => Some(v.name.as_str()),
             None => {
                 return Err(ScimError::invalid_value(format!(
                     "cannot sort by complex attribute '{}'; name a sub-attribute",
@@ -255,9 +255,8 @@ pub fn check_sort_by(
                 )))
             }
         },
-        (None, _) => (None, None),
+        (None, _) => None,
     };
-    let _ = sub;
     if prot.protection_of(r.schema, &r.attr.name, leaf_name) != Protection::Clear {
         return Err(ScimError::invalid_filter(format!(
             "cannot sort by '{}': the attribute is sealed and its ciphertext has no meaningful order",
