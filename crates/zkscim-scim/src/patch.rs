@@ -812,6 +812,7 @@ impl<'a> Applier<'a> {
                     detail: "resolved schema vanished".into(),
                 })?;
         let shown = op.path.to_string();
+        check_path_filter(&op.path, self.rs, self.prot)?;
         if def.mutability == Mutability::ReadOnly
             || sub.is_some_and(|s| s.mutability == Mutability::ReadOnly)
         {
@@ -1279,6 +1280,30 @@ impl<'a> Applier<'a> {
     }
 }
 
+/// Apply the sealed-value filter rules of [`Filter::check`] to a PATCH value filter: a filter
+/// on a sealed attribute inside a PATCH path is as meaningless on ciphertext as in a query.
+fn check_path_filter(
+    path: &ResolvedPath,
+    rs: &ResourceSchema,
+    prot: &ProtectionProfile,
+) -> ScimResult<()> {
+    let (Some(f), Some(attr)) = (&path.filter, &path.attr) else {
+        return Ok(());
+    };
+    if prot.is_clear() {
+        return Ok(());
+    }
+    Filter::ValuePath {
+        path: AttrPath {
+            urn: Some(path.schema.clone()),
+            name: attr.clone(),
+            sub_attr: None,
+        },
+        filter: Box::new(f.clone()),
+    }
+    .check(rs, prot)
+}
+
 /// Whether two values of a multi-valued attribute denote the same value: complex values with a
 /// `value` sub-attribute are compared on `value` and `type`, anything else on full equality.
 fn same_value(a: &Value, b: &Value) -> bool {
@@ -1621,6 +1646,7 @@ pub fn plan_members_delta(
         if op.path.sub_attr.is_some() {
             return Ok(None);
         }
+        check_path_filter(&op.path, rs, prot).map_err(|e| prefix_err(e, i))?;
         let d = &mut plan.members;
         match (op.op, &op.path.filter) {
             (PatchOpKind::Remove, None) => {

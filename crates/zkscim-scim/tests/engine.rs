@@ -277,6 +277,23 @@ fn sealed_values_filters_and_sorting() {
         &prot,
     )
     .unwrap();
+    // value filters inside PATCH paths follow the same rules
+    let e = patch_resource(
+        &mut u,
+        &body(json!([{"op": "remove", "path": "emails[value eq \"b@example.com\"]"}])),
+        &rs,
+        &prot,
+    )
+    .unwrap_err();
+    assert_eq!(e.scim_type(), Some("invalidFilter"));
+    assert!(e.detail().contains("Operations[0]"));
+    patch_resource(
+        &mut u,
+        &body(json!([{"op": "remove", "path": "emails[value eq \"zkx1.tok\"]"}])),
+        &rs,
+        &prot,
+    )
+    .unwrap();
 }
 
 #[test]
