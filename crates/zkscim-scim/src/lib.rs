@@ -18,7 +18,7 @@
 //!   pagination, ListResponse.
 //! * [`protection`]: sealed / blind-indexed attributes and the filter and sort rules they imply.
 //! * [`discovery`]: ServiceProviderConfig, ResourceTypes, Schemas.
-//! * [`error`]: [`ScimError`], the RFC 7644 §3.12 error model.
+//! * [`error`]: [`ScimError`], the RFC 7644 §3.12 error model; [`etag`]: version preconditions.
 //!
 //! The profile (dialects, sealed-value rules, error table) is documented in `spec/scim.md`.
 //!
@@ -52,6 +52,7 @@
 pub mod datetime;
 pub mod discovery;
 pub mod error;
+pub mod etag;
 pub mod filter;
 pub mod list;
 pub mod patch;

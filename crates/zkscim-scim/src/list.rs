@@ -12,7 +12,7 @@ use crate::path::{clip, get_ci, AttrPath};
 use crate::project::{parse_attribute_list, project, AttrSelector};
 use crate::protection::{Protection, ProtectionProfile};
 use crate::resource_type::ResourceSchema;
-use crate::schema::AttrType;
+use crate::schema::{AttrType, Mutability, Returned};
 
 /// URN of the ListResponse message schema.
 pub const LIST_RESPONSE_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:ListResponse";
@@ -257,6 +257,12 @@ pub fn check_sort_by(
         },
         (None, _) => None,
     };
+    if r.attr.returned == Returned::Never || r.attr.mutability == Mutability::WriteOnly {
+        return Err(ScimError::invalid_value(format!(
+            "cannot sort by '{}': the attribute is never returned",
+            r.qualified_name()
+        )));
+    }
     if prot.protection_of(r.schema, &r.attr.name, leaf_name) != Protection::Clear {
         return Err(ScimError::invalid_filter(format!(
             "cannot sort by '{}': the attribute is sealed and its ciphertext has no meaningful order",
