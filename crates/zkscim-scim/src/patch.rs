@@ -847,20 +847,9 @@ impl<'a> Applier<'a> {
     ) -> ScimResult<()> {
         match op.op {
             PatchOpKind::Remove => {
+                // Removing an optional extension is fine even if it has required attributes;
+                // a required extension is caught by the post-condition check.
                 if let Some(k) = key_ci(root, &op.path.schema) {
-                    for def in self
-                        .rs
-                        .extension(&op.path.schema)
-                        .map(|s| s.attributes.as_slice())
-                        .unwrap_or_default()
-                    {
-                        if def.required {
-                            return Err(ScimError::mutability(format!(
-                                "extension '{}' has required attribute '{}' and cannot be removed",
-                                op.path.schema, def.name
-                            )));
-                        }
-                    }
                     let loc = (None, k);
                     self.snapshot(root, &loc);
                     if let Some(c) = container_of(root, None) {
@@ -1092,7 +1081,10 @@ impl<'a> Applier<'a> {
                 }
                 // add to an existing multi-valued attribute: append non-duplicates
                 let new_primary = new_items.iter().any(is_primary);
-                if new_primary {
+                // Full snapshot when other values may change (primary reset) or the stored
+                // value is not an array; otherwise a cheap truncation marker suffices.
+                let full_snapshot = new_primary || !current.is_some_and(Value::is_array);
+                if full_snapshot {
                     self.snapshot(root, loc);
                 }
                 let Some(c) = container_of(root, loc.0.as_deref()) else {
@@ -1135,7 +1127,7 @@ impl<'a> Applier<'a> {
                     }
                 }
                 arr.extend(fresh);
-                if !new_primary && arr.len() > len {
+                if !full_snapshot && arr.len() > len {
                     self.undo.push(Undo::Truncate {
                         ext: loc.0.clone(),
                         key: loc.1.clone(),
@@ -1260,14 +1252,17 @@ impl<'a> Applier<'a> {
                         let slot = c
                             .entry(loc.1.clone())
                             .or_insert_with(|| Value::Array(Vec::new()));
-                        if let Value::Array(a) = slot {
-                            if is_primary(&elem) {
-                                for e in a.iter_mut() {
-                                    clear_primary(e);
-                                }
+                        let Value::Array(a) = slot else {
+                            return Err(ScimError::Internal {
+                                detail: format!("stored attribute '{}' is not an array", def.name),
+                            });
+                        };
+                        if is_primary(&elem) {
+                            for e in a.iter_mut() {
+                                clear_primary(e);
                             }
-                            a.push(elem);
                         }
+                        a.push(elem);
                         return Ok(());
                     }
                 }

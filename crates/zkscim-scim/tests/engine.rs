@@ -341,6 +341,17 @@ fn custom_extension_end_to_end() {
     )
     .unwrap_err();
     assert!(e.detail().contains("clearance"));
+    // an optional extension can be removed as a whole even though it has required attributes
+    patch_resource(
+        &mut u,
+        &body(json!([{"op": "remove", "path": urn}])),
+        &rs,
+        &prot,
+    )
+    .unwrap();
+    assert_eq!(u["schemas"], json!([USER_SCHEMA]));
+    assert!(u.get(urn).is_none());
+    check_resource(&u, &rs, &prot).unwrap();
 }
 
 #[test]
