@@ -157,7 +157,10 @@ pub fn normalize_op_name(op: &str) -> ScimResult<PatchOpKind> {
 /// also send keys that are themselves paths: dotted (`"name.givenName"`) or URN-prefixed
 /// (`"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department"`). Every key
 /// becomes its own operation with that key as path, which has the same meaning as the RFC
-/// no-path form. `schemas` keys are ignored. A `remove` without path is `noTarget`.
+/// no-path form. `schemas` keys are ignored, and so are `id` keys (dialect: Okta sends
+/// `{"op":"replace","value":{"id":"…","displayName":"…"}}` when renaming a group; `id` is
+/// readOnly and the request URL names the resource, so the key carries no change).
+/// A `remove` without path is `noTarget`.
 pub fn expand_pathless_operation(
     op: PatchOpKind,
     value: Option<&Value>,
@@ -170,7 +173,7 @@ pub fn expand_pathless_operation(
     match value {
         Some(Value::Object(o)) => Ok(o
             .iter()
-            .filter(|(k, _)| !k.eq_ignore_ascii_case("schemas"))
+            .filter(|(k, _)| !k.eq_ignore_ascii_case("schemas") && !k.eq_ignore_ascii_case("id"))
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect()),
         Some(_) => Err(ScimError::invalid_value(format!(
