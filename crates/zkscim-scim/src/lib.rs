@@ -14,7 +14,7 @@
 //!   evaluation) and attribute paths.
 //! * [`patch`]: PATCH parsing with identity-provider dialect normalisation, atomic
 //!   application, touched-path derivation and membership deltas for large groups.
-//! * [`project`], [`list`]: `attributes`/`excludedAttributes`, sorting, index and cursor
+//! * [`project`](mod@project), [`list`]: `attributes`/`excludedAttributes`, sorting, index and cursor
 //!   pagination, ListResponse.
 //! * [`protection`]: sealed / blind-indexed attributes and the filter and sort rules they imply.
 //! * [`discovery`]: ServiceProviderConfig, ResourceTypes, Schemas.
@@ -48,6 +48,7 @@
 //! # Ok::<(), zkscim_scim::ScimError>(())
 //! ```
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 pub mod datetime;
 pub mod discovery;

@@ -1,7 +1,12 @@
 //! Fuzz PATCH parsing and application: never panic; a successful PATCH leaves a resource that
 //! passes schema validation; a failed PATCH leaves the resource unchanged.
 #![no_main]
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 
 use libfuzzer_sys::fuzz_target;
 use serde_json::{json, Value};
@@ -9,8 +14,12 @@ use zkscim_scim::validate::check_resource;
 use zkscim_scim::{patch_resource, touched_paths, ProtectionProfile, SchemaRegistry};
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&mode, rest)) = data.split_first() else { return };
-    let Ok(s) = std::str::from_utf8(rest) else { return };
+    let Some((&mode, rest)) = data.split_first() else {
+        return;
+    };
+    let Ok(s) = std::str::from_utf8(rest) else {
+        return;
+    };
     let body: Value = if mode % 2 == 0 {
         match serde_json::from_str(s) {
             Ok(v) => v,
