@@ -15,6 +15,14 @@ use zkscim_scim::{
     patch_resource, AttrPath, CompValue, CompareOp, Filter, ProtectionProfile, SchemaRegistry,
 };
 
+/// 512 cases by default; `PROPTEST_CASES` overrides for long runs.
+fn cases() -> u32 {
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(512)
+}
+
 const OPS: [CompareOp; 9] = [
     CompareOp::Eq,
     CompareOp::Ne,
@@ -165,7 +173,7 @@ fn op_name() -> impl Strategy<Value = &'static str> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig::with_cases(cases()))]
 
     #[test]
     fn filter_print_parse_roundtrip(f in filter()) {
@@ -268,7 +276,7 @@ fn member_op() -> impl Strategy<Value = Value> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig::with_cases(cases()))]
 
     /// The membership delta a row-based store applies yields exactly the members a full
     /// in-place application yields.
