@@ -1,6 +1,6 @@
 //! Engine benchmarks: filter parse+evaluate over 100,000 resources, and PATCH of a group with
-//! 100,000 members (one-member add in place, one-member add as a membership delta, and the
-//! full rewrite it avoids).
+//! 100,000 members (one-member add in place with the RFC duplicate scan, in place with a
+//! store-supplied member index, as a membership delta, and the full rewrite they avoid).
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -16,8 +16,8 @@ use criterion::{criterion_group, criterion_main, Criterion};
 use serde_json::{json, Value};
 use zkscim_scim::schema::{GROUP_SCHEMA, USER_SCHEMA};
 use zkscim_scim::{
-    patch_members_delta, patch_resource, validate_replace, Filter, ProtectionProfile,
-    SchemaRegistry,
+    apply_patch_with, parse_patch, patch_members_delta, patch_resource, validate_replace,
+    ApplyOptions, Filter, ProtectionProfile, SchemaRegistry,
 };
 
 const N: usize = 100_000;
@@ -83,6 +83,19 @@ fn bench(c: &mut Criterion) {
     });
 
     let ids: HashSet<String> = (0..N).map(|i| format!("m{i:08}")).collect();
+    let index = |_attr: &str, v: &Value| v["value"].as_str().is_some_and(|id| ids.contains(id));
+    g.bench_function("group_100k_patch_add_one_member_in_place_with_index", |b| {
+        b.iter(|| {
+            next += 1;
+            let body = json!({"schemas": [P], "Operations": [
+                {"op": "add", "path": "members", "value": [{"value": format!("new{next}"), "type": "User"}]}]});
+            let ops = parse_patch(&body, &grs).unwrap();
+            let opts = ApplyOptions {
+                already_present: Some(&index),
+            };
+            apply_patch_with(&mut grp, &ops, &grs, &prot, opts).unwrap()
+        })
+    });
     let is_member = |id: &str| ids.contains(id);
     g.bench_function("group_100k_patch_add_one_member_delta", |b| {
         b.iter(|| {

@@ -75,9 +75,9 @@ pub use list::{
     ListResponse, Pagination, SortOrder,
 };
 pub use patch::{
-    apply_patch, parse_patch, patch_members_delta, patch_resource, touched_paths, MembersDelta,
-    MembershipPlan, PatchLimits, PatchOpKind, PatchOperation, PatchOutcome, ResolvedPath,
-    TouchedPath,
+    apply_patch, apply_patch_with, parse_patch, patch_members_delta, patch_resource, touched_paths,
+    ApplyOptions, MembersDelta, MembershipPlan, PatchLimits, PatchOpKind, PatchOperation,
+    PatchOutcome, PresenceIndex, ResolvedPath, TouchedPath,
 };
 pub use path::{AttrPath, ResolvedAttr};
 pub use project::{parse_attribute_list, project, AttrSelector};

@@ -740,9 +740,36 @@ fn rollback(root: &mut Map<String, Value>, undo: Vec<Undo>) {
     }
 }
 
+/// Options for [`apply_patch_with`].
+#[derive(Clone, Copy, Default)]
+pub struct ApplyOptions<'a> {
+    /// Index answering "does multi-valued attribute `attr_key` (as in
+    /// [`ResolvedPath::attribute_key`], e.g. `urn:…:Group:members`) already hold a value equal to
+    /// `new_value`" for the resource *as stored before this PATCH* (same `value` and `type`).
+    /// When set, an `add` to that attribute skips the linear duplicate scan the RFC "no change
+    /// if already present" rule otherwise needs, so adding one member to a 100,000-member group
+    /// costs microseconds. It is consulted only for the first operation of a request that
+    /// touches the attribute; later ones fall back to the scan.
+    pub already_present: Option<PresenceIndex<'a>>,
+}
+
+/// A store-supplied lookup: `(attribute key, new value) -> already present?`.
+pub type PresenceIndex<'a> = &'a dyn Fn(&str, &Value) -> bool;
+
+impl fmt::Debug for ApplyOptions<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ApplyOptions")
+            .field("already_present", &self.already_present.is_some())
+            .finish()
+    }
+}
+
 struct Applier<'a> {
     rs: &'a ResourceSchema,
     prot: &'a ProtectionProfile,
+    opts: ApplyOptions<'a>,
+    /// Attributes already touched by an earlier operation of this request.
+    seen_locs: HashSet<Loc>,
     undo: Vec<Undo>,
     snapshotted: HashSet<(Option<String>, String)>,
     /// Attributes that need a whole-attribute re-validation at the end.
@@ -829,7 +856,7 @@ impl<'a> Applier<'a> {
             // remove inside an absent extension: nothing to do
             return Ok(());
         };
-        match op.op {
+        let r = match op.op {
             PatchOpKind::Remove => self.remove(root, &loc, def, sub, op, &shown),
             PatchOpKind::Add | PatchOpKind::Replace => {
                 let value = op.value.as_ref().ok_or_else(|| {
@@ -840,7 +867,9 @@ impl<'a> Applier<'a> {
                 })?;
                 self.set(root, &loc, def, sub, op, value, schema, &shown)
             }
-        }
+        };
+        self.seen_locs.insert(loc);
+        r
     }
 
     fn apply_extension(
@@ -1105,7 +1134,18 @@ impl<'a> Applier<'a> {
                 };
                 let len = arr.len();
                 let mut fresh: Vec<Value> = Vec::new();
-                if new_items.len() > 16 {
+                let oracle = self
+                    .opts
+                    .already_present
+                    .filter(|_| !self.seen_locs.contains(loc));
+                if let Some(present) = oracle {
+                    let key = format!("{schema}:{}", def.name);
+                    for it in new_items {
+                        if !present(&key, &it) && !fresh.iter().any(|e| same_value(e, &it)) {
+                            fresh.push(it);
+                        }
+                    }
+                } else if new_items.len() > 16 {
                     // many new values: index the existing ones once
                     let seen: HashSet<String> = arr.iter().map(identity_key).collect();
                     for it in new_items {
@@ -1428,6 +1468,17 @@ pub fn apply_patch(
     rs: &ResourceSchema,
     prot: &ProtectionProfile,
 ) -> ScimResult<PatchOutcome> {
+    apply_patch_with(resource, ops, rs, prot, ApplyOptions::default())
+}
+
+/// [`apply_patch`] with [`ApplyOptions`] (e.g. a store's member index).
+pub fn apply_patch_with(
+    resource: &mut Value,
+    ops: &[PatchOperation],
+    rs: &ResourceSchema,
+    prot: &ProtectionProfile,
+    opts: ApplyOptions<'_>,
+) -> ScimResult<PatchOutcome> {
     let Value::Object(root) = resource else {
         return Err(ScimError::Internal {
             detail: "stored resource is not a JSON object".into(),
@@ -1436,6 +1487,8 @@ pub fn apply_patch(
     let mut ap = Applier {
         rs,
         prot,
+        opts,
+        seen_locs: HashSet::new(),
         undo: Vec::new(),
         snapshotted: HashSet::new(),
         revalidate: HashSet::new(),

@@ -396,3 +396,49 @@ fn primary_is_kept_unique() {
     assert_eq!(prim[0]["value"], "b@x");
     check_resource(&u, &rs, &prot).unwrap();
 }
+
+#[test]
+fn apply_with_member_index() {
+    use zkscim_scim::{apply_patch_with, ApplyOptions};
+    let rs = SchemaRegistry::with_builtins()
+        .resource_schema("Group")
+        .unwrap();
+    let prot = ProtectionProfile::clear();
+    let mut g = json!({"schemas": [GROUP_SCHEMA], "id": "g", "displayName": "G",
+        "members": [{"value": "a"}, {"value": "b"}]});
+    let index = |key: &str, v: &Value| {
+        assert_eq!(key, "urn:ietf:params:scim:schemas:core:2.0:Group:members");
+        matches!(v["value"].as_str(), Some("a" | "b"))
+    };
+    let opts = ApplyOptions {
+        already_present: Some(&index),
+    };
+    let ops = parse_patch(
+        &body(json!([{"op": "add", "path": "members", "value": [{"value": "a"}, {"value": "c"}, {"value": "c"}]}])),
+        &rs,
+    )
+    .unwrap();
+    let out = apply_patch_with(&mut g, &ops, &rs, &prot, opts).unwrap();
+    assert!(out.changed);
+    assert_eq!(
+        g["members"],
+        json!([{"value": "a"}, {"value": "b"}, {"value": "c"}])
+    );
+    // after an earlier op on the same attribute the index is stale: the scan is used instead
+    let ops = parse_patch(
+        &body(json!([
+            {"op": "remove", "path": "members[value eq \"a\"]"},
+            {"op": "add", "path": "members", "value": [{"value": "a"}]}
+        ])),
+        &rs,
+    )
+    .unwrap();
+    apply_patch_with(&mut g, &ops, &rs, &prot, opts).unwrap();
+    let ids: Vec<&str> = g["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["value"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["b", "c", "a"]);
+}
