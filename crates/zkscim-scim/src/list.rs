@@ -339,25 +339,32 @@ pub fn sort_resources(
     order: SortOrder,
     rs: &ResourceSchema,
 ) {
+    let cmp = sort_comparator(sort_by, order, rs);
+    resources.sort_by(|a, b| cmp(a, b));
+}
+
+fn sort_comparator<'a>(
+    sort_by: &'a AttrPath,
+    order: SortOrder,
+    rs: &'a ResourceSchema,
+) -> impl Fn(&Value, &Value) -> Ordering + 'a {
     let def = rs.resolve(sort_by).ok().map(|r| {
         let leaf = r.sub.or_else(|| r.attr.sub("value")).unwrap_or(r.attr);
         (leaf.case_exact, leaf.attr_type)
     });
     let (case_exact, ty) = def.map_or((false, None), |(c, t)| (c, Some(t)));
-    resources.sort_by(
-        |a, b| match (sort_key(a, sort_by, rs), sort_key(b, sort_by, rs)) {
-            (None, None) => Ordering::Equal,
-            (None, Some(_)) => Ordering::Greater,
-            (Some(_), None) => Ordering::Less,
-            (Some(x), Some(y)) => {
-                let o = cmp_values(x, y, case_exact, ty);
-                match order {
-                    SortOrder::Ascending => o,
-                    SortOrder::Descending => o.reverse(),
-                }
+    move |a: &Value, b: &Value| match (sort_key(a, sort_by, rs), sort_key(b, sort_by, rs)) {
+        (None, None) => Ordering::Equal,
+        (None, Some(_)) => Ordering::Greater,
+        (Some(_), None) => Ordering::Less,
+        (Some(x), Some(y)) => {
+            let o = cmp_values(x, y, case_exact, ty);
+            match order {
+                SortOrder::Ascending => o,
+                SortOrder::Descending => o.reverse(),
             }
-        },
-    );
+        }
+    }
 }
 
 /// RFC 7644 §3.4.2.4 index pagination: the 0-based range of `total` items for a 1-based
@@ -508,11 +515,9 @@ pub fn run_query<'a>(
         }
     }
     if let Some(sb) = &q.sort_by {
-        let mut owned: Vec<Value> = matched.iter().map(|v| (*v).clone()).collect();
-        sort_resources(&mut owned, sb, q.sort_order, rs);
-        return page(owned.iter().collect(), q, rs, cfg, now);
+        let cmp = sort_comparator(sb, q.sort_order, rs);
+        matched.sort_by(|a, b| cmp(a, b));
     }
-    matched.shrink_to_fit();
     page(matched, q, rs, cfg, now)
 }
 
