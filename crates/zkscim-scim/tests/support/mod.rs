@@ -280,6 +280,24 @@ pub fn run_fixture(name: &str, kind: &str, fx: &Value, reg: &SchemaRegistry) {
                 }
             }
         }
+        "etag" => {
+            let v = fx["version"].as_str().unwrap();
+            for c in fx["cases"].as_array().unwrap() {
+                let r = zkscim_scim::etag::check_if_match(c["if_match"].as_str(), v);
+                if c["ok"] == true {
+                    r.unwrap_or_else(|e| panic!("{name}: {e}"));
+                } else {
+                    assert_eq!(r.unwrap_err().status(), 412, "{name}");
+                }
+            }
+            for c in fx["if_none_match"].as_array().unwrap() {
+                assert_eq!(
+                    zkscim_scim::etag::if_none_match_hits(c["header"].as_str(), v),
+                    c["not_modified"] == true,
+                    "{name}"
+                );
+            }
+        }
         other => panic!("{name}: unknown fixture kind '{other}'"),
     }
 }
