@@ -11,7 +11,6 @@ use zkscim_authority::http::{router, HttpConfig};
 use zkscim_authority::{Authority, Config, ReceiptOutcome};
 use zkscim_proto::envelope::{Envelope, Genesis, Header};
 use zkscim_proto::keys::SigningKey;
-use zkscim_proto::log_entry::LogEntry;
 
 #[tokio::main]
 async fn main() {
@@ -55,11 +54,15 @@ async fn main() {
 
     // The log is the event feed: remember the last index you processed and resume after it.
     let mut cursor = 0;
-    let (size, _) = authority.checkpoint("acme").unwrap();
-    for row in authority.entries("acme", cursor, size).unwrap() {
-        let entry = LogEntry::from_bytes(&row.entry).unwrap();
-        println!("event {}: {:?} {:?}", entry.seq, entry.kind, entry.outcome);
-        cursor = row.seq + 1;
+    loop {
+        let (events, next) = authority.events("acme", cursor, 100).unwrap();
+        if events.is_empty() {
+            break;
+        }
+        for entry in events {
+            println!("event {}: {:?} {:?}", entry.seq, entry.kind, entry.outcome);
+        }
+        cursor = next;
     }
     println!("feed cursor now {cursor}");
 

@@ -5,9 +5,12 @@
 //! behind when a command fails.
 #![forbid(unsafe_code)]
 
+mod client;
 mod key;
 mod output;
+mod quickstart;
 mod serve;
+mod verify;
 
 use std::process::ExitCode;
 
@@ -36,6 +39,10 @@ enum Command {
     /// Generate and inspect Ed25519 keys.
     #[command(subcommand)]
     Key(key::KeyCommand),
+    /// Run the whole system once on a temporary database and explain each step.
+    ///
+    /// Example: `zkscim quickstart`
+    Quickstart,
     /// Run the authority server (HTTP on SQLite).
     Serve(serve::ServeArgs),
     /// Print shell completions.
@@ -59,6 +66,7 @@ fn main() -> ExitCode {
     let result: Result<(), CliError> = match cli.command {
         Command::Key(cmd) => key::run(cmd, &out),
         Command::Serve(args) => serve::run(args, &out),
+        Command::Quickstart => quickstart::run(&out),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "zkscim", &mut std::io::stdout());
             Ok(())
