@@ -9,7 +9,7 @@
 #[path = "support/mod.rs"]
 mod support;
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -26,6 +26,8 @@ use zkscim_rules::memory::MemoryState;
 use zkscim_rules::{Settings, Verdict, Verification};
 
 const THREADS: u64 = 8;
+/// Kill-and-restart rounds on one database.
+const ROUNDS: u64 = 3;
 /// Each thread submits up to this many statements: 600 in all.
 const PER_THREAD: u64 = 75;
 
@@ -46,6 +48,7 @@ fn submitter(
     base: &str,
     t: &Tenant,
     w: u64,
+    round: u64,
     group: &str,
     got: &Mutex<Vec<Got>>,
     stop: &AtomicBool,
@@ -61,7 +64,7 @@ fn submitter(
         if stop.load(Ordering::Relaxed) || Instant::now() > deadline {
             return;
         }
-        let n = w * 10_000 + i / 4;
+        let n = round * 100_000 + w * 10_000 + i / 4;
         let id = uuid(n);
         let (bytes, rtype, rid) = match i % 4 {
             0 => (
@@ -158,79 +161,69 @@ fn submitter(
     }
 }
 
-#[test]
-fn sigkill_under_load_keeps_every_receipt_and_the_log_replays_to_the_directory() {
-    let started = Instant::now();
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("zkscim.db");
-    let mut server = Server::start(&db);
-    let t = Tenant::new("acme");
-    assert_eq!(server.genesis(&t).status, 201);
-    let v = server.verifier("acme");
-    let key_text = server.get("/v1/tenants/acme/log/key", None).text();
-    let group = uuid(0xffff);
-    let r = server.submit(
-        "acme",
-        &t.op(
-            &t.admin_key,
-            t.admin_chain(),
-            body(
-                "Group",
-                &group,
-                Change::create(&json!({"schemas": [GROUP_SCHEMA], "displayName": SEALED})).unwrap(),
-                &[("displayname", &token(0xffff))],
-                None,
-            ),
-        ),
-    );
-    assert_eq!(r.status, 201, "{}", r.text());
-
+/// Streams the workload from [`THREADS`] clients and SIGKILLs the server at a random moment.
+/// Returns the receipts received before the kill.
+fn stream_and_kill(server: &mut Server, t: &Tenant, group: &str, round: u64) -> Vec<Got> {
     let got = Mutex::new(Vec::new());
     let stop = AtomicBool::new(false);
     let odd = AtomicU64::new(0);
-    // A random moment 0.5–4 s in: a debug build streams 35–65 statements a second here, so the
-    // kill lands mid-load (600 statements would take 10–17 s).
-    let delay = Duration::from_millis(500 + rand_core::OsRng.next_u64() % 3500);
+    // A random moment, chosen by progress rather than wall time so it lands mid-load whatever
+    // the machine's speed: once a random number of receipts (between 1/12 and 11/12 of the
+    // workload) has come back, plus a random sub-millisecond jitter. 30 s caps the whole run.
+    let total = THREADS * PER_THREAD;
+    let target = total / 12 + rand_core::OsRng.next_u64() % (total * 10 / 12);
+    let jitter = Duration::from_micros(rand_core::OsRng.next_u64() % 1000);
     let base = server.base.clone();
+    let streaming = Instant::now();
+    let finished = AtomicU64::new(0);
     std::thread::scope(|s| {
         for w in 0..THREADS {
-            let (base, t, group, got, stop, odd) = (&base, &t, &group, &got, &stop, &odd);
-            s.spawn(move || submitter(base, t, w, group, got, stop, odd));
+            let (base, got, stop, odd, finished) = (&base, &got, &stop, &odd, &finished);
+            s.spawn(move || {
+                submitter(base, t, w, round, group, got, stop, odd);
+                finished.fetch_add(1, Ordering::Relaxed);
+            });
         }
-        std::thread::sleep(delay);
+        while (got.lock().unwrap().len() as u64) < target
+            && finished.load(Ordering::Relaxed) < THREADS
+            && streaming.elapsed() < Duration::from_secs(30)
+        {
+            std::thread::sleep(Duration::from_micros(200));
+        }
+        std::thread::sleep(jitter);
         server.kill();
         stop.store(true, Ordering::Relaxed);
     });
     let got = got.into_inner().unwrap();
     eprintln!(
-        "killed after {delay:?}: {} receipts before the kill, {} answers without one",
+        "round {round}: killed after {:?} (target {target}): {} receipts before the kill",
+        streaming.elapsed(),
         got.len(),
-        odd.load(Ordering::Relaxed)
     );
     assert_eq!(
         odd.load(Ordering::Relaxed),
         0,
         "every answer before the kill carries a receipt"
     );
-
-    // Receipts verified when received; remember the largest checkpoint seen before the crash.
-    let mut seen: Option<Checkpoint> = None;
-    for g in &got {
-        let cp = verify_receipt(&v, &g.receipt);
-        assert_eq!(g.receipt["duplicate"], false);
-        if seen.as_ref().is_none_or(|s| s.size() < cp.size()) {
-            seen = Some(cp);
-        }
-    }
-
-    // Restart on the same database.
-    let server = Server::start(&db);
-    assert_eq!(
-        server.get("/v1/tenants/acme/log/key", None).text(),
-        key_text,
-        "same log key"
+    assert!(
+        (got.len() as u64) < total,
+        "the kill should land before the workload ends"
     );
-    let (checkpoint, _) = Checkpoint::open(&server.checkpoint("acme"), &v).unwrap();
+    got
+}
+
+/// After a restart: every receipt ever received is in the log at its index, the log verifies
+/// end to end and is consistent with `seen` (the largest checkpoint received before the crash),
+/// the directory equals the replay of the log, and the resources reflect every applied receipt.
+fn verify_after_restart(
+    server: &Server,
+    t: &Tenant,
+    v: &zkscim_proto::note::NoteVerifier,
+    group: &str,
+    got: &[Got],
+    seen: Option<&Checkpoint>,
+) -> Checkpoint {
+    let (checkpoint, _) = Checkpoint::open(&server.checkpoint("acme"), v).unwrap();
     let size = checkpoint.size();
     let entries = server.entries("acme", 0, size);
     assert_eq!(entries.len() as u64, size);
@@ -239,7 +232,7 @@ fn sigkill_under_load_keeps_every_receipt_and_the_log_replays_to_the_directory()
     }
 
     // Every receipt: its entry, byte for byte, at its index, recording its submission.
-    for g in &got {
+    for g in got {
         let index = g.receipt["index"].as_u64().unwrap();
         assert!(
             index < size,
@@ -271,7 +264,7 @@ fn sigkill_under_load_keeps_every_receipt_and_the_log_replays_to_the_directory()
         .map(|(_, e, _)| merkle::leaf_hash(e))
         .collect();
     assert_eq!(merkle::root_from_leaves(&leaves), *checkpoint.root_hash());
-    if let Some(old) = &seen {
+    if let Some(old) = seen {
         let r = server.get(
             &format!(
                 "/v1/tenants/acme/log/proof/consistency?old={}&new={size}",
@@ -380,17 +373,16 @@ fn sigkill_under_load_keeps_every_receipt_and_the_log_replays_to_the_directory()
     );
 
     // The resources reflect every applied receipt (reads go through the signed-read path).
-    let mut latest: std::collections::BTreeMap<(String, String), u64> =
-        std::collections::BTreeMap::new();
-    for g in &got {
+    let version_of = |etag: &str| -> u64 {
+        etag.trim_start_matches("W/\"")
+            .trim_end_matches('"')
+            .parse()
+            .unwrap()
+    };
+    let mut latest: BTreeMap<(String, String), u64> = BTreeMap::new();
+    for g in got {
         if g.receipt["outcome"]["status"] == "applied" {
-            let version: u64 = g.receipt["outcome"]["version"]
-                .as_str()
-                .unwrap()
-                .trim_start_matches("W/\"")
-                .trim_end_matches('"')
-                .parse()
-                .unwrap();
+            let version = version_of(g.receipt["outcome"]["version"].as_str().unwrap());
             let e = latest.entry(g.target.clone()).or_default();
             *e = (*e).max(version);
         }
@@ -404,39 +396,100 @@ fn sigkill_under_load_keeps_every_receipt_and_the_log_replays_to_the_directory()
         );
         assert_eq!(r.status, 200, "{path}: {}", r.text());
         let etag = r.header("etag").unwrap();
-        let now_version: u64 = etag
-            .trim_start_matches("W/\"")
-            .trim_end_matches('"')
-            .parse()
-            .unwrap();
         assert!(
-            now_version >= *version,
+            version_of(&etag) >= *version,
             "{path} at {etag}, but a receipt says version {version}"
         );
     }
-    let members = {
-        let path = format!("/scim/v2/acme/Groups/{group}");
-        server
-            .get(
-                &path,
-                Some(&t.read_auth(&t.admin_key, t.admin_chain(), &path)),
-            )
-            .json()["members"]
-            .clone()
-    };
-    let member_count = members.as_array().map_or(0, Vec::len);
-    let added = got
-        .iter()
-        .filter(|g| g.target.0 == "Group" && g.receipt["outcome"]["status"] == "applied")
-        .count();
-    assert!(
-        member_count >= added,
-        "{member_count} members, {added} additions acknowledged"
+    let path = format!("/scim/v2/acme/Groups/{group}");
+    let members = server
+        .get(
+            &path,
+            Some(&t.read_auth(&t.admin_key, t.admin_chain(), &path)),
+        )
+        .json()["members"]
+        .clone();
+    let members: HashSet<String> = members
+        .as_array()
+        .map(|m| {
+            m.iter()
+                .map(|x| x["value"].as_str().unwrap().to_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    for g in got {
+        if g.target.0 == "Group" && g.receipt["outcome"]["status"] == "applied" {
+            let payload = envelope::parse_any(&g.bytes).unwrap();
+            let envelope::Statement::Operation(op) = payload else {
+                panic!("not an operation")
+            };
+            let added = op.body().body_json().unwrap()[0]["value"][0]["value"]
+                .as_str()
+                .unwrap()
+                .to_owned();
+            assert!(
+                members.contains(&added),
+                "acknowledged member {added} is missing"
+            );
+        }
+    }
+    checkpoint
+}
+
+#[test]
+fn sigkill_under_load_keeps_every_receipt_and_the_log_replays_to_the_directory() {
+    let started = Instant::now();
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("zkscim.db");
+    let mut server = Server::start(&db);
+    let t = Tenant::new("acme");
+    assert_eq!(server.genesis(&t).status, 201);
+    let v = server.verifier("acme");
+    let key_text = server.get("/v1/tenants/acme/log/key", None).text();
+    let group = uuid(0xffff);
+    let r = server.submit(
+        "acme",
+        &t.op(
+            &t.admin_key,
+            t.admin_chain(),
+            body(
+                "Group",
+                &group,
+                Change::create(&json!({"schemas": [GROUP_SCHEMA], "displayName": SEALED})).unwrap(),
+                &[("displayname", &token(0xffff))],
+                None,
+            ),
+        ),
     );
+    assert_eq!(r.status, 201, "{}", r.text());
+
+    // Three crashes in a row on the same database: recovery must hold every time.
+    let mut all: Vec<Got> = Vec::new();
+    for round in 0..ROUNDS {
+        let got = stream_and_kill(&mut server, &t, &group, round);
+        // Receipts verified when received; the largest checkpoint seen before the crash.
+        let mut seen: Option<Checkpoint> = None;
+        for g in &got {
+            let cp = verify_receipt(&v, &g.receipt);
+            assert_eq!(g.receipt["duplicate"], false);
+            if seen.as_ref().is_none_or(|s| s.size() < cp.size()) {
+                seen = Some(cp);
+            }
+        }
+        all.extend(got);
+        server = Server::start(&db);
+        assert_eq!(
+            server.get("/v1/tenants/acme/log/key", None).text(),
+            key_text,
+            "same log key"
+        );
+        verify_after_restart(&server, &t, &v, &group, &all, seen.as_ref());
+    }
 
     // The restarted server answers a pre-crash submission with its original receipt, and
     // continues the log where it stopped.
-    if let Some(g) = got.first() {
+    let size = server.tree_size("acme");
+    for g in all.iter().step_by(97) {
         let r = server.submit("acme", &g.bytes);
         let j = if r.status < 300 {
             r.json()
