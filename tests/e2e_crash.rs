@@ -42,18 +42,17 @@ fn hash32(hex_text: &str) -> Hash {
     hex::decode(hex_text).unwrap().try_into().unwrap()
 }
 
+/// What the submitters share with the test: receipts, the stop flag, answers without a receipt.
+struct Shared {
+    got: Mutex<Vec<Got>>,
+    stop: AtomicBool,
+    odd: AtomicU64,
+}
+
 /// One submitter: creates users and changes them, with a membership change and a refusal mixed
 /// in, until it is done, the deadline passes, or the server disappears.
-fn submitter(
-    base: &str,
-    t: &Tenant,
-    w: u64,
-    round: u64,
-    group: &str,
-    got: &Mutex<Vec<Got>>,
-    stop: &AtomicBool,
-    odd: &AtomicU64,
-) {
+fn submitter(base: &str, t: &Tenant, w: u64, round: u64, group: &str, shared: &Shared) {
+    let Shared { got, stop, odd } = shared;
     let agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .timeout_global(Some(Duration::from_secs(10)))
@@ -164,9 +163,11 @@ fn submitter(
 /// Streams the workload from [`THREADS`] clients and SIGKILLs the server at a random moment.
 /// Returns the receipts received before the kill.
 fn stream_and_kill(server: &mut Server, t: &Tenant, group: &str, round: u64) -> Vec<Got> {
-    let got = Mutex::new(Vec::new());
-    let stop = AtomicBool::new(false);
-    let odd = AtomicU64::new(0);
+    let shared = Shared {
+        got: Mutex::new(Vec::new()),
+        stop: AtomicBool::new(false),
+        odd: AtomicU64::new(0),
+    };
     // A random moment, chosen by progress rather than wall time so it lands mid-load whatever
     // the machine's speed: once a random number of receipts (between 1/12 and 11/12 of the
     // workload) has come back, plus a random sub-millisecond jitter. 30 s caps the whole run.
@@ -178,13 +179,13 @@ fn stream_and_kill(server: &mut Server, t: &Tenant, group: &str, round: u64) -> 
     let finished = AtomicU64::new(0);
     std::thread::scope(|s| {
         for w in 0..THREADS {
-            let (base, got, stop, odd, finished) = (&base, &got, &stop, &odd, &finished);
+            let (base, shared, finished) = (&base, &shared, &finished);
             s.spawn(move || {
-                submitter(base, t, w, round, group, got, stop, odd);
+                submitter(base, t, w, round, group, shared);
                 finished.fetch_add(1, Ordering::Relaxed);
             });
         }
-        while (got.lock().unwrap().len() as u64) < target
+        while (shared.got.lock().unwrap().len() as u64) < target
             && finished.load(Ordering::Relaxed) < THREADS
             && streaming.elapsed() < Duration::from_secs(30)
         {
@@ -192,19 +193,16 @@ fn stream_and_kill(server: &mut Server, t: &Tenant, group: &str, round: u64) -> 
         }
         std::thread::sleep(jitter);
         server.kill();
-        stop.store(true, Ordering::Relaxed);
+        shared.stop.store(true, Ordering::Relaxed);
     });
-    let got = got.into_inner().unwrap();
+    let odd = shared.odd.load(Ordering::Relaxed);
+    let got = shared.got.into_inner().unwrap();
     eprintln!(
         "round {round}: killed after {:?} (target {target}): {} receipts before the kill",
         streaming.elapsed(),
         got.len(),
     );
-    assert_eq!(
-        odd.load(Ordering::Relaxed),
-        0,
-        "every answer before the kill carries a receipt"
-    );
+    assert_eq!(odd, 0, "every answer before the kill carries a receipt");
     assert!(
         (got.len() as u64) < total,
         "the kill should land before the workload ends"
