@@ -907,23 +907,7 @@ fn signed_reads_and_discovery() {
     );
     let r = server.get(&path, Some(&t.read_auth(&k, reader.clone(), &path)));
     assert_eq!(r.status, 200, "{}", r.text());
-    // Finding: reads are not logged, so a read-only certificate never gets a first-seen entry,
-    // and a revocation of a certificate the log has never seen is refused. A read-only key is
-    // therefore irrevocable until it expires (see the report).
-    let r = server.submit(
-        "acme",
-        &t.revocation(&t.admin_key, t.admin_chain(), &reader[1]),
-    );
-    refused_logged(
-        &server,
-        "acme",
-        &v,
-        &r,
-        404,
-        "revocation.unknown_certificate",
-    );
-    let r = server.get(&path, Some(&t.read_auth(&k, reader, &path)));
-    assert_eq!(r.status, 200, "{}", r.text());
+    // (Revoking such a read-only certificate: see `read_only_certificate_can_be_revoked`.)
 
     // Tenant isolation: beta's own admin sees nothing of acme's.
     let r = server.get(
@@ -1247,4 +1231,118 @@ fn every_failure_is_a_scim_error_document() {
     server
         .get("/v1/tenants/acme/log/entries", None)
         .assert_error(400, "read.invalid");
+}
+
+#[test]
+#[ignore = "bug: a certificate the log has never seen cannot be revoked (404 revocation.unknown_certificate); reads are not logged, so a read-only certificate stays usable until it expires"]
+fn read_only_certificate_can_be_revoked() {
+    let (_dir, server) = start();
+    let t = Tenant::new("acme");
+    assert_eq!(server.genesis(&t).status, 201);
+    let v = server.verifier("acme");
+    applied(
+        &server.submit(
+            "acme",
+            &t.op(
+                &t.admin_key,
+                t.admin_chain(),
+                create_user(&uuid(1), &token(1), true),
+            ),
+        ),
+        &v,
+        None,
+    );
+    let k = random_key();
+    let now = now();
+    let reader = t.issue_connector(
+        &k,
+        scope(&["read"], &["User"], &[], &[]),
+        (now - 60, now + 3600),
+    );
+    let path = format!("/scim/v2/acme/Users/{}", uuid(1));
+    let r = server.get(&path, Some(&t.read_auth(&k, reader.clone(), &path)));
+    assert_eq!(r.status, 200, "{}", r.text());
+    // The admin, an ancestor, revokes the reader's certificate.
+    let r = server.submit(
+        "acme",
+        &t.revocation(&t.admin_key, t.admin_chain(), &reader[1]),
+    );
+    applied(&r, &v, None);
+    server
+        .get(&path, Some(&t.read_auth(&k, reader, &path)))
+        .assert_error(403, "revoked.certificate");
+}
+
+#[test]
+fn policy_changes_the_protection_profile() {
+    use zkscim_proto::envelope::PolicyUpdate;
+    use zkscim_proto::seal::{Protection, ProtectionProfile};
+    let (_dir, server) = start();
+    let t = Tenant::new("acme");
+    assert_eq!(server.genesis(&t).status, 201);
+    let v = server.verifier("acme");
+    let u1 = uuid(1);
+    applied(
+        &server.submit(
+            "acme",
+            &t.op(
+                &t.admin_key,
+                t.admin_chain(),
+                create_user(&u1, &token(1), true),
+            ),
+        ),
+        &v,
+        None,
+    );
+    let title = || {
+        patch(
+            "User",
+            &u1,
+            json!([{"op": "add", "path": "title", "value": "Engineer"}]),
+        )
+    };
+    // Under the default profile `title` is sealed: a clear value is refused.
+    let r = server.submit("acme", &t.op(&t.admin_key, t.admin_chain(), title()));
+    refused_logged(&server, "acme", &v, &r, 400, "profile.clear_value_refused");
+
+    let mut profile = ProtectionProfile::default_profile();
+    profile
+        .set_rule(Some("User"), "title", Protection::Clear)
+        .unwrap();
+    let policy = |signer: &zkscim_proto::keys::SigningKey, chain| {
+        Envelope::new(
+            t.header(chain),
+            PolicyUpdate {
+                document: profile.to_cbor(),
+            },
+        )
+        .sign(signer)
+    };
+    // The connector lacks the `policy` capability.
+    let r = server.submit("acme", &policy(&t.connector_key, t.connector_chain()));
+    refused_logged(&server, "acme", &v, &r, 403, "policy.not_permitted");
+    let r = server.submit("acme", &policy(&t.admin_key, t.admin_chain()));
+    applied(&r, &v, None);
+    let r = server.submit("acme", &t.op(&t.admin_key, t.admin_chain(), title()));
+    applied(&r, &v, Some("W/\"2\""));
+    let path = format!("/scim/v2/acme/Users/{u1}");
+    let r = server.get(
+        &path,
+        Some(&t.read_auth(&t.admin_key, t.admin_chain(), &path)),
+    );
+    assert_eq!(r.json()["title"], "Engineer");
+    // Everything else keeps its protection.
+    let r = server.submit(
+        "acme",
+        &t.op(
+            &t.admin_key,
+            t.admin_chain(),
+            patch(
+                "User",
+                &u1,
+                json!([{"op": "replace", "path": "name.givenName", "value": "Barbara"}]),
+            ),
+        ),
+    );
+    refused_logged(&server, "acme", &v, &r, 400, "profile.clear_value_refused");
 }
