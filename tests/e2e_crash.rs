@@ -26,8 +26,8 @@ use zkscim_rules::memory::MemoryState;
 use zkscim_rules::{Settings, Verdict, Verification};
 
 const THREADS: u64 = 8;
-/// Kill-and-restart rounds on one database.
-const ROUNDS: u64 = 3;
+/// Stop-and-restart rounds on one database: SIGKILL in all but the last, SIGTERM in the last.
+const ROUNDS: u64 = 4;
 /// Each thread submits up to this many statements: 600 in all.
 const PER_THREAD: u64 = 75;
 
@@ -47,12 +47,19 @@ struct Shared {
     got: Mutex<Vec<Got>>,
     stop: AtomicBool,
     odd: AtomicU64,
+    /// `503 submit.unavailable` answers: legitimate only while shutting down gracefully.
+    unavailable: AtomicU64,
 }
 
 /// One submitter: creates users and changes them, with a membership change and a refusal mixed
 /// in, until it is done, the deadline passes, or the server disappears.
 fn submitter(base: &str, t: &Tenant, w: u64, round: u64, group: &str, shared: &Shared) {
-    let Shared { got, stop, odd } = shared;
+    let Shared {
+        got,
+        stop,
+        odd,
+        unavailable,
+    } = shared;
     let agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .timeout_global(Some(Duration::from_secs(10)))
@@ -153,6 +160,8 @@ fn submitter(base: &str, t: &Tenant, w: u64, round: u64, group: &str, shared: &S
                 receipt,
                 target: (rtype.to_owned(), rid),
             });
+        } else if r.status == 503 && r.code() == "submit.unavailable" {
+            unavailable.fetch_add(1, Ordering::Relaxed);
         } else {
             odd.fetch_add(1, Ordering::Relaxed);
             eprintln!("no receipt: {} {}", r.status, r.text());
@@ -160,13 +169,20 @@ fn submitter(base: &str, t: &Tenant, w: u64, round: u64, group: &str, shared: &S
     }
 }
 
-/// Streams the workload from [`THREADS`] clients and SIGKILLs the server at a random moment.
-/// Returns the receipts received before the kill.
-fn stream_and_kill(server: &mut Server, t: &Tenant, group: &str, round: u64) -> Vec<Got> {
+/// Streams the workload from [`THREADS`] clients and SIGKILLs the server (or, when `graceful`,
+/// SIGTERMs it and waits for a clean exit) at a random moment. Returns the receipts received.
+fn stream_and_kill(
+    server: &mut Server,
+    t: &Tenant,
+    group: &str,
+    round: u64,
+    graceful: bool,
+) -> Vec<Got> {
     let shared = Shared {
         got: Mutex::new(Vec::new()),
         stop: AtomicBool::new(false),
         odd: AtomicU64::new(0),
+        unavailable: AtomicU64::new(0),
     };
     // A random moment, chosen by progress rather than wall time so it lands mid-load whatever
     // the machine's speed: once a random number of receipts (between 1/12 and 11/12 of the
@@ -192,13 +208,23 @@ fn stream_and_kill(server: &mut Server, t: &Tenant, group: &str, round: u64) -> 
             std::thread::sleep(Duration::from_micros(200));
         }
         std::thread::sleep(jitter);
-        server.kill();
+        if graceful {
+            server.stop();
+        } else {
+            server.kill();
+        }
         shared.stop.store(true, Ordering::Relaxed);
     });
     let odd = shared.odd.load(Ordering::Relaxed);
+    let unavailable = shared.unavailable.load(Ordering::Relaxed);
+    assert!(
+        graceful || unavailable == 0,
+        "{unavailable} submissions found the writer unavailable before the kill"
+    );
     let got = shared.got.into_inner().unwrap();
     eprintln!(
-        "round {round}: killed after {:?} (target {target}): {} receipts before the kill",
+        "round {round}: {} after {:?} (target {target}): {} receipts, {unavailable} unavailable",
+        if graceful { "SIGTERM" } else { "SIGKILL" },
         streaming.elapsed(),
         got.len(),
     );
@@ -461,10 +487,11 @@ fn sigkill_under_load_keeps_every_receipt_and_the_log_replays_to_the_directory()
     );
     assert_eq!(r.status, 201, "{}", r.text());
 
-    // Three crashes in a row on the same database: recovery must hold every time.
+    // Three crashes in a row on the same database, then a graceful stop under the same load:
+    // recovery must hold every time.
     let mut all: Vec<Got> = Vec::new();
     for round in 0..ROUNDS {
-        let got = stream_and_kill(&mut server, &t, &group, round);
+        let got = stream_and_kill(&mut server, &t, &group, round, round == ROUNDS - 1);
         // Receipts verified when received; the largest checkpoint seen before the crash.
         let mut seen: Option<Checkpoint> = None;
         for g in &got {

@@ -766,6 +766,104 @@ fn adversarial_submissions_are_refused_precisely() {
     let r = server.submit("acme", &t.op(&t.admin_key, t.admin_chain(), stale));
     refused_logged(&server, "acme", &v, &r, 412, "precondition.failed");
 
+    // Operation, resource type and group allow-list dimensions of the scope.
+    let r = server.submit(
+        "acme",
+        &t.op(
+            &t.connector_key,
+            t.connector_chain(),
+            body("User", &u1, Change::Delete, &[], None),
+        ),
+    );
+    refused_logged(&server, "acme", &v, &r, 403, "scope.denied.operation");
+    let agent = json!({"schemas": [AGENT_SCHEMA], "name": SEALED});
+    let r = server.submit(
+        "acme",
+        &t.op(
+            &t.connector_key,
+            t.connector_chain(),
+            body(
+                "Agent",
+                &uuid(300),
+                Change::create(&agent).unwrap(),
+                &[],
+                None,
+            ),
+        ),
+    );
+    refused_logged(&server, "acme", &v, &r, 403, "scope.denied.resource_type");
+    let k = random_key();
+    let other_group_only = t.issue_connector(
+        &k,
+        zkscim_proto::scope::ScopeBuilder::new()
+            .operations(["patch"])
+            .resource_types(["Group"])
+            .attributes(["members"])
+            .groups([uuid(101)])
+            .build()
+            .unwrap(),
+        (now - 60, now + 3600),
+    );
+    let add_member = || {
+        patch(
+            "Group",
+            &g1,
+            json!([{"op": "add", "path": "members", "value": [{"value": u1}]}]),
+        )
+    };
+    let r = server.submit("acme", &t.op(&k, other_group_only, add_member()));
+    refused_logged(&server, "acme", &v, &r, 403, "scope.denied.group");
+    let k = random_key();
+    let this_group = t.issue_connector(
+        &k,
+        zkscim_proto::scope::ScopeBuilder::new()
+            .operations(["patch"])
+            .resource_types(["Group"])
+            .attributes(["members"])
+            .groups([g1.clone()])
+            .build()
+            .unwrap(),
+        (now - 60, now + 3600),
+    );
+    applied(
+        &server.submit("acme", &t.op(&k, this_group, add_member())),
+        &v,
+        Some("W/\"2\""),
+    );
+
+    // Resource existence and uniqueness.
+    let r = server.submit(
+        "acme",
+        &t.op(
+            &t.admin_key,
+            t.admin_chain(),
+            create_user(&u1, &token(50), true),
+        ),
+    );
+    refused_logged(&server, "acme", &v, &r, 409, "resource.exists");
+    let r = server.submit(
+        "acme",
+        &t.op(
+            &t.admin_key,
+            t.admin_chain(),
+            create_user(&uuid(2), &token(1), true),
+        ),
+    );
+    refused_logged(&server, "acme", &v, &r, 409, "scim.uniqueness");
+    let r = server.submit(
+        "acme",
+        &t.op(
+            &t.admin_key,
+            t.admin_chain(),
+            patch(
+                "User",
+                &uuid(404),
+                json!([{"op": "replace", "path": "active", "value": false}]),
+            ),
+        ),
+    );
+    refused_logged(&server, "acme", &v, &r, 404, "resource.not_found");
+
     // Unknown tenant: not logged anywhere.
     let r = server.submit("nobody", &t.op(&t.admin_key, t.admin_chain(), suspend()));
     r.assert_error(404, "tenant.unknown");
