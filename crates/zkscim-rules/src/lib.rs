@@ -17,6 +17,7 @@
 #![forbid(unsafe_code)]
 
 pub mod memory;
+pub mod replay;
 mod time;
 pub mod view;
 
