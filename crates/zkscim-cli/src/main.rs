@@ -6,6 +6,7 @@
 #![forbid(unsafe_code)]
 
 mod client;
+mod explain;
 mod key;
 mod output;
 mod quickstart;
@@ -39,6 +40,8 @@ enum Command {
     /// Generate and inspect Ed25519 keys.
     #[command(subcommand)]
     Key(key::KeyCommand),
+    /// Explain a log entry: who authorised it, under what scope, what to revoke to stop it.
+    Explain(explain::ExplainArgs),
     /// Run the whole system once on a temporary database and explain each step.
     ///
     /// Example: `zkscim quickstart`
@@ -67,6 +70,7 @@ fn main() -> ExitCode {
         Command::Key(cmd) => key::run(cmd, &out),
         Command::Serve(args) => serve::run(args, &out),
         Command::Quickstart => quickstart::run(&out),
+        Command::Explain(args) => explain::run(args, &out),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "zkscim", &mut std::io::stdout());
             Ok(())
