@@ -318,6 +318,13 @@ fn verify_after_restart(
     let mut state = MemoryState::new();
     let mut cache: HashSet<CertId> = HashSet::new();
     let mut certificates: Vec<Vec<u8>> = Vec::new();
+    // The auditor's replayer folds the same log independently of the hand-written fold below.
+    let mut replayer = zkscim_rules::replay::Replayer::new(
+        "acme",
+        t.root.public_key(),
+        Settings::default(),
+        zkscim_scim::SchemaRegistry::with_builtins(),
+    );
     for ((index, _, submitted_hash), entry) in entries.iter().zip(&decoded) {
         let r = server.get(
             &format!("/v1/tenants/acme/log/submitted/{submitted_hash}"),
@@ -333,6 +340,9 @@ fn verify_after_restart(
             hex::encode(zkscim_proto::log_entry::submitted_hash_of(&r.body)),
             *submitted_hash
         );
+        if let Err(finding) = replayer.replay(entry, &r.body) {
+            panic!("entry {index}: the replayer disagrees with the log: {finding:?}");
+        }
         if entry.kind == EntryKind::Certificate {
             certificates.push(r.body);
             continue;
@@ -394,6 +404,11 @@ fn verify_after_restart(
         digest["digest"],
         hex::encode(state.digest()),
         "the directory differs from the replay of its log"
+    );
+    assert_eq!(
+        digest["digest"],
+        hex::encode(replayer.state().digest()),
+        "the directory differs from the auditor's replay"
     );
 
     // The resources reflect every applied receipt (reads go through the signed-read path).
