@@ -1,4 +1,5 @@
-//! End to end over real HTTP against the real `zkscim serve` binary on 127.0.0.1: tenant
+//! End to end over real HTTP against the real `zkscim serve` binary on 127.0.0.1 (run from
+//! `crates/zkscim-cli` as test targets so `CARGO_BIN_EXE_zkscim` names the binary): tenant
 //! creation, delegation, every SCIM write kind on Users, Groups and Agents with receipts that
 //! verify, every adversarial refusal with its exact status and code, signed reads, discovery,
 //! malformed input, health and metrics.
