@@ -1445,3 +1445,42 @@ fn policy_changes_the_protection_profile() {
     );
     refused_logged(&server, "acme", &v, &r, 400, "profile.clear_value_refused");
 }
+
+/// One log, one writer: a second server on the same database must refuse to start. Today it
+/// starts; its writer keeps stale log heads (its interleaved submissions fail with 503 until it
+/// reloads) and a stale copy of each tenant's protection profile, so it could decide under a
+/// profile a policy entry has already replaced.
+#[test]
+#[ignore = "bug: no single-writer lock; a second `zkscim serve` on the same database starts and writes"]
+fn a_second_server_on_the_same_database_refuses_to_start() {
+    use std::io::{BufRead, BufReader};
+    let (dir, server) = start();
+    let t = Tenant::new("acme");
+    assert_eq!(server.genesis(&t).status, 201);
+    let mut second = std::process::Command::new(env!("CARGO_BIN_EXE_zkscim"))
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--admin-token",
+            ADMIN_TOKEN,
+            "--db",
+        ])
+        .arg(dir.path().join("zkscim.db"))
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(second.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    let listening = first.starts_with("zkscim listening on");
+    let _ = second.kill();
+    let _ = second.wait();
+    assert!(
+        !listening,
+        "a second server is serving the same database: {first}"
+    );
+}
