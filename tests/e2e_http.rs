@@ -1275,6 +1275,21 @@ fn skew_duplicate_refusals_and_concurrent_resubmission() {
         verify_receipt(&v, a);
     });
 
+    // Eight different roots race to create one new tenant: exactly one genesis is logged.
+    let rivals: Vec<Tenant> = (0..8).map(|_| Tenant::new("gamma")).collect();
+    let answers: Vec<Resp> = std::thread::scope(|s| {
+        let handles: Vec<_> = rivals
+            .iter()
+            .map(|r| s.spawn(|| server.genesis(r)))
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert_eq!(answers.iter().filter(|r| r.status == 201).count(), 1);
+    for r in answers.iter().filter(|r| r.status != 201) {
+        r.assert_error(409, "tenant.exists");
+    }
+    assert_eq!(server.tree_size("gamma"), 1);
+
     // One nonce, eight different statements at once: exactly one is applied, the rest are replays.
     let header = t.header(t.admin_chain());
     let statements: Vec<Vec<u8>> = (0..8u64)
