@@ -5,9 +5,15 @@
 //! behind when a command fails.
 #![forbid(unsafe_code)]
 
+mod cert;
+mod duration;
+mod files;
 mod key;
+mod op;
 mod output;
+mod scope_args;
 mod serve;
+mod tenant;
 
 use std::process::ExitCode;
 
@@ -36,6 +42,15 @@ enum Command {
     /// Generate and inspect Ed25519 keys.
     #[command(subcommand)]
     Key(key::KeyCommand),
+    /// Issue, show, verify and renew delegation certificates (offline).
+    #[command(subcommand)]
+    Cert(cert::CertCommand),
+    /// Create and inspect a tenant directory: root key, seal secret, protection profile.
+    #[command(subcommand)]
+    Tenant(tenant::TenantCommand),
+    /// Seal, blind-index and sign SCIM operations (offline).
+    #[command(subcommand)]
+    Op(op::OpCommand),
     /// Run the authority server (HTTP on SQLite).
     Serve(serve::ServeArgs),
     /// Print shell completions.
@@ -58,6 +73,9 @@ fn main() -> ExitCode {
     let out = Output::new(cli.json);
     let result: Result<(), CliError> = match cli.command {
         Command::Key(cmd) => key::run(cmd, &out),
+        Command::Cert(cmd) => cert::run(cmd, &out),
+        Command::Tenant(cmd) => tenant::run(cmd, &out),
+        Command::Op(cmd) => op::run(cmd, &out),
         Command::Serve(args) => serve::run(args, &out),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "zkscim", &mut std::io::stdout());
