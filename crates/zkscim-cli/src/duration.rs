@@ -200,8 +200,17 @@ pub fn format_time(unix: u64) -> String {
     )
 }
 
-/// A span for people: `45s`, `12m`, `23h 59m`, `6d 23h`.
+/// A span for people: `45s`, `12m`, `23h 59m`, `36h`, `6d 23h` (hours up to two days, where
+/// a certificate's lifetime is usually reckoned).
 pub fn format_span(secs: u64) -> String {
+    if (86_400..172_800).contains(&secs) {
+        let (h, m) = (secs / 3_600, (secs % 3_600) / 60);
+        return if m == 0 {
+            format!("{h}h")
+        } else {
+            format!("{h}h {m}m")
+        };
+    }
     let (d, h, m, s) = (
         secs / 86_400,
         (secs % 86_400) / 3_600,
