@@ -225,6 +225,7 @@ fn build(kind: Kind, a: OpArgs, out: &Output) -> Result<(), CliError> {
                         "pass one SCIM resource, e.g. {\"userName\": \"bjensen\", …}",
                     ));
                 };
+                check_schemas(map, &a.resource_type)?;
                 s.top(map)?;
                 if kind == Kind::Create {
                     Change::create(&json)
@@ -351,6 +352,29 @@ fn resource_id(kind: Kind, flag: Option<&str>, body: Option<&Json>) -> Result<St
         ));
     }
     Ok(id)
+}
+
+/// SCIM requires `schemas` on a resource; refusing here names the fix, where the server's
+/// refusal would come only after submission.
+fn check_schemas(map: &Map<String, Json>, resource_type: &str) -> Result<(), CliError> {
+    if map.keys().any(|k| k.eq_ignore_ascii_case("schemas")) {
+        return Ok(());
+    }
+    let mut expected: Vec<String> = zkscim_proto::touch::CORE_SCHEMAS
+        .iter()
+        .filter(|(rt, _)| *rt == resource_type)
+        .map(|(_, urn)| format!("{urn:?}"))
+        .collect();
+    expected.extend(
+        map.iter()
+            .filter(|(k, v)| k.to_ascii_lowercase().starts_with("urn:") && v.is_object())
+            .map(|(k, _)| format!("{k:?}")),
+    );
+    Err(input_error(
+        "op.schemas_missing",
+        "the resource has no \"schemas\" member".into(),
+        &format!("add \"schemas\": [{}]", expected.join(", ")),
+    ))
 }
 
 /// The `Operations` array of a PatchOp message, or a bare array.

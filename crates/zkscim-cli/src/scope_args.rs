@@ -67,12 +67,8 @@ pub fn describe(scope: &Scope, indent: &str) -> String {
     {
         "every attribute".to_owned()
     } else {
-        join(scope.attributes.iter().map(|p| match p {
-            zkscim_proto::scope::PathPattern::Attribute(a) => {
-                format!("{a} (and its sub-attributes)")
-            }
-            other => other.to_string(),
-        }))
+        // A pattern covers the attribute and everything beneath it; say so once.
+        format!("{} (each with its sub-attributes)", join(&scope.attributes))
     };
     let groups = match &scope.groups {
         None => "membership of any group (if `members` is writable)".to_owned(),

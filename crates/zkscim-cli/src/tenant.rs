@@ -409,7 +409,16 @@ fn show(dir: &Path, out: &Output) -> Result<(), CliError> {
                 None => r.path.clone(),
             })
             .collect::<Vec<_>>()
-            .join(", ")
+    };
+    let default = profile.default_protection();
+    let list = |v: Vec<String>, is_default: bool| match (v.is_empty(), is_default) {
+        (true, true) => "every other string value (the default)".to_owned(),
+        (true, false) => "none".to_owned(),
+        (false, true) => format!(
+            "{}, and every other string value (the default)",
+            v.join(", ")
+        ),
+        (false, false) => v.join(", "),
     };
     out.result(
         &format!(
@@ -419,10 +428,10 @@ fn show(dir: &Path, out: &Output) -> Result<(), CliError> {
             t.root.to_text(),
             t.root.key_id().short(),
             t.server.as_deref().unwrap_or("(none)"),
-            protection_name(profile.default_protection()),
-            by(Protection::Clear),
-            by(Protection::SealedIndexed),
-            by(Protection::Sealed),
+            protection_name(default),
+            list(by(Protection::Clear), default == Protection::Clear),
+            list(by(Protection::SealedIndexed), default == Protection::SealedIndexed),
+            list(by(Protection::Sealed), default == Protection::Sealed),
         ),
         &serde_json::json!({
             "tenant": t.tenant,

@@ -395,7 +395,9 @@ fn refusals_leave_no_output() {
             d,
             "create",
             &["--type", "User", "-", "--out", "x.cbor"],
-            Some(r#"{"userName": "x", "title": "boss"}"#),
+            Some(
+                r#"{"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "x", "title": "boss"}"#,
+            ),
         ),
         1,
         "attribute 'title' is not writable",
@@ -405,7 +407,9 @@ fn refusals_leave_no_output() {
             d,
             "create",
             &["--type", "Group", "-", "--out", "x.cbor"],
-            Some(r#"{"displayName": "x"}"#),
+            Some(
+                r#"{"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": "x"}"#,
+            ),
         ),
         1,
         "resource type",
@@ -416,7 +420,9 @@ fn refusals_leave_no_output() {
             d,
             "create",
             &["--type", "User", "-", "--out", "x.cbor"],
-            Some(r#"{"userName": "zkx1.AAAAAAAAAAAAAAAAAAAAAA"}"#),
+            Some(
+                r#"{"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "zkx1.AAAAAAAAAAAAAAAAAAAAAA"}"#,
+            ),
         ),
         2,
         "blind index",
@@ -724,6 +730,79 @@ fn the_authority_applies_what_the_cli_signs() {
         ("patch.cbor", false),
     ] {
         let outcome = submit(file, genesis);
+        assert!(
+            matches!(outcome, ReceiptOutcome::Applied { .. }),
+            "{file}: {outcome:?}"
+        );
+    }
+    // The root key (no chain) writes a Group with members and a user with the enterprise
+    // extension: sealed sub-attributes and URN-qualified paths as the authority derives them.
+    let group = format!(
+        r#"{{"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": "Admins",
+            "members": [{{"value": "{ID}", "display": "Babs", "type": "User"}}]}}"#
+    );
+    let ent = r#"{"userName": "alice", "name": {"givenName": "Alice"}}"#;
+    let o = run_with(
+        d,
+        &[
+            "op",
+            "create",
+            "--tenant-dir",
+            "acme",
+            "--key",
+            "acme/root.pem",
+            "--type",
+            "User",
+            "-",
+            "--out",
+            "ent.cbor",
+        ],
+        Some(ent),
+        &[],
+    );
+    fails(&o, 2, "no \"schemas\"");
+    assert!(
+        stderr(&o).contains("urn:ietf:params:scim:schemas:core:2.0:User"),
+        "{}",
+        stderr(&o)
+    );
+    let ent = r#"{"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User",
+            "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"],
+        "userName": "alice", "name": {"givenName": "Alice"},
+        "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User":
+            {"employeeNumber": "42", "manager": {"value": "2819c223-7f76-453a-919d-413861904646"}}}"#;
+    let root_op = |verb: &str, rtype: &str, input: &str, out: &str| {
+        ok(&run_with(
+            d,
+            &[
+                "op",
+                verb,
+                "--tenant-dir",
+                "acme",
+                "--key",
+                "acme/root.pem",
+                "--type",
+                rtype,
+                "-",
+                "--out",
+                out,
+            ],
+            Some(input),
+            &[],
+        ))
+    };
+    let out = root_op("create", "Group", &group, "group.cbor");
+    assert!(
+        out.contains("sealed:  displayname, members.display"),
+        "{out}"
+    );
+    let out = root_op("create", "User", ent, "ent.cbor");
+    assert!(
+        out.contains("urn:ietf:params:scim:schemas:extension:enterprise:2.0:user:employeenumber"),
+        "{out}"
+    );
+    for file in ["group.cbor", "ent.cbor"] {
+        let outcome = submit(file, false);
         assert!(
             matches!(outcome, ReceiptOutcome::Applied { .. }),
             "{file}: {outcome:?}"
