@@ -40,16 +40,21 @@ pub enum CertCommand {
     /// Verify a chain file against the tenant root key: signatures, linkage, tenant, validity,
     /// depth and attenuation. Prints the effective scope, or which certificate failed and why.
     ///
-    /// Example: `zkscim cert verify okta.chain --root acme/root.pub --tenant acme`
+    /// Example: `zkscim cert verify okta.chain --root acme/root.pub --tenant acme` or
+    /// `zkscim cert verify okta.chain --tenant-dir ./acme --at 2026-12-01T00:00:00Z`
     Verify {
         /// Chain file, root-signed certificate first.
         chain: PathBuf,
-        /// Tenant root public key: a .pub or .pem file, or `ed25519:…` text.
+        /// Tenant root public key: a .pub or .pem file, or `ed25519:…` text (default: the
+        /// tenant directory's).
         #[arg(long)]
-        root: String,
-        /// Tenant id the chain must be for.
+        root: Option<String>,
+        /// Tenant id the chain must be for (default: the tenant directory's).
         #[arg(long)]
-        tenant: String,
+        tenant: Option<String>,
+        /// Tenant directory supplying --root and --tenant when they are not given.
+        #[arg(long, env = "ZKSCIM_TENANT_DIR")]
+        tenant_dir: Option<PathBuf>,
         /// Check validity at this time (RFC 3339 or unix seconds) instead of now.
         #[arg(long)]
         at: Option<String>,
@@ -130,8 +135,30 @@ pub fn run(cmd: CertCommand, out: &Output) -> Result<(), CliError> {
             chain,
             root,
             tenant,
+            tenant_dir,
             at,
-        } => verify(&chain, &root, &tenant, at.as_deref(), out),
+        } => {
+            let (root, tenant) = match (root, tenant, tenant_dir) {
+                (Some(r), Some(t), _) => (load_public(&r)?, t),
+                (r, t, Some(dir)) => {
+                    let td = crate::tenant::TenantDir::load(&dir)?;
+                    let root = match r {
+                        Some(r) => load_public(&r)?,
+                        None => td.root,
+                    };
+                    (root, t.unwrap_or(td.tenant))
+                }
+                _ => {
+                    return Err(CliError::new(
+                        "cert.verify.root",
+                        "cert verify needs the tenant root key and tenant id",
+                    )
+                    .hint("pass --root <root.pub> --tenant <id>, or --tenant-dir <dir>")
+                    .input())
+                }
+            };
+            verify(&chain, &root, &tenant, at.as_deref(), out)
+        }
         CertCommand::Renew(args) => renew(args, out),
     }
 }
@@ -510,7 +537,18 @@ fn show(file: &Path, out: &Output) -> Result<(), CliError> {
     let mut text = Vec::new();
     let mut items = Vec::new();
     for (i, cert) in chain.iter().enumerate() {
-        let (human, json) = describe(cert, t);
+        let (mut human, json) = describe(cert, t);
+        // Offline linkage hints (signatures need the root: `cert verify`).
+        let expected_parent = i
+            .checked_sub(1)
+            .and_then(|p| chain.get(p))
+            .map(Certificate::id);
+        if i > 0 && cert.claims().parent != expected_parent {
+            human
+                .push_str("\n  WARNING:      does not name the previous certificate as its parent");
+        } else if i == 0 && chain.len() > 1 && cert.claims().parent.is_some() {
+            human.push_str("\n  note:         not root-signed: this chain file is partial");
+        }
         if chain.len() > 1 {
             text.push(format!(
                 "certificate {} of {}:\n{human}",
@@ -531,23 +569,22 @@ fn show(file: &Path, out: &Output) -> Result<(), CliError> {
 
 fn verify(
     file: &Path,
-    root: &str,
+    root: &PublicKey,
     tenant: &str,
     at: Option<&str>,
     out: &Output,
 ) -> Result<(), CliError> {
     let chain = read_certificates(file)?;
-    let root = load_public(root)?;
     let t = match at {
         Some(text) => parse_time(text)?,
         None => now(),
     };
     let ctx = ChainContext {
         tenant,
-        root: &root,
+        root,
         now: t,
     };
-    let verified = verify_chain(&chain, &ctx, &mut NoCache).map_err(|e| chain_error(&e, &root))?;
+    let verified = verify_chain(&chain, &ctx, &mut NoCache).map_err(|e| chain_error(&e, root))?;
     let human = format!(
         "chain OK for tenant {tenant} at {}: {} certificate(s) ({})\n  signer:       {} ({})\n  expires:      {} ({})\n  effective scope:\n{}{}",
         format_time(t),

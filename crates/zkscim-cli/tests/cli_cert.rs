@@ -152,6 +152,37 @@ fn issue_show_and_verify_a_chain() {
         ],
     ));
     assert_eq!(v["error"]["code"], "chain.not_yet_valid");
+    // Root and tenant from the tenant directory (flag or environment).
+    ok(&run(
+        d,
+        &["cert", "verify", "okta.chain", "--tenant-dir", "acme"],
+    ));
+    let o = run_with(
+        d,
+        &["cert", "verify", "okta.chain"],
+        None,
+        &[("ZKSCIM_TENANT_DIR", "acme")],
+    );
+    assert!(stdout(&o).contains("chain OK"), "{}", stderr(&o));
+    fails(
+        &run(d, &["cert", "verify", "okta.chain"]),
+        2,
+        "--tenant-dir",
+    );
+    // A reordered chain file: show warns, verify names the first certificate.
+    let okta = std::fs::read_to_string(d.join("okta.cert")).unwrap();
+    let admin = std::fs::read_to_string(d.join("admin.cert")).unwrap();
+    std::fs::write(d.join("reversed.chain"), format!("{okta}{admin}")).unwrap();
+    let out = ok(&run(d, &["cert", "show", "reversed.chain"]));
+    assert!(out.contains("partial") && out.contains("WARNING"), "{out}");
+    fails(
+        &run(
+            d,
+            &["cert", "verify", "reversed.chain", "--tenant-dir", "acme"],
+        ),
+        1,
+        "certificate 0 (okta-prod",
+    );
     // The connector's certificate alone does not start at the root.
     let o = run(
         d,
