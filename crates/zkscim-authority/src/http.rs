@@ -444,9 +444,7 @@ fn discovery(
     let base = format!("/scim/v2/{tenant}");
     let registry = s.authority.registry();
     Some(match (endpoint, id) {
-        ("ServiceProviderConfig", None) => {
-            Ok(zkscim_scim::ServiceProviderConfig::default().to_json(&base))
-        }
+        ("ServiceProviderConfig", None) => Ok(service_provider_config().to_json(&base)),
         ("ResourceTypes", None) => Ok(zkscim_scim::resource_types_document(registry, &base)),
         ("ResourceTypes", Some(id)) => {
             zkscim_scim::resource_type_document(registry, id, &base).map_err(Into::into)
@@ -457,6 +455,24 @@ fn discovery(
         }
         _ => return None,
     })
+}
+
+/// What this server supports: reads only (writes are signed statements submitted to `/v1`),
+/// authenticated by signed read requests rather than bearer tokens.
+fn service_provider_config() -> zkscim_scim::ServiceProviderConfig {
+    zkscim_scim::ServiceProviderConfig {
+        patch: false,
+        change_password: false,
+        authentication_schemes: vec![zkscim_scim::discovery::AuthScheme {
+            scheme_type: "zkscim-signed-request".into(),
+            name: "zkscim signed read request".into(),
+            description: "Authorization: ZKSCIM <base64url COSE_Sign1 read request bound to the method and path>, signed under the tenant's delegation chain with the 'read' operation in scope".into(),
+            spec_uri: None,
+            documentation_uri: None,
+            primary: true,
+        }],
+        ..zkscim_scim::ServiceProviderConfig::default()
+    }
 }
 
 fn scim_json(value: Json) -> Response {

@@ -6,14 +6,17 @@
 #![forbid(unsafe_code)]
 
 mod cert;
+mod client;
 mod duration;
 mod files;
 mod key;
 mod op;
 mod output;
+mod quickstart;
 mod scope_args;
 mod serve;
 mod tenant;
+mod verify;
 
 use std::process::ExitCode;
 
@@ -51,6 +54,10 @@ enum Command {
     /// Seal, blind-index and sign SCIM operations (offline).
     #[command(subcommand)]
     Op(op::OpCommand),
+    /// Run the whole system once on a temporary database and explain each step.
+    ///
+    /// Example: `zkscim quickstart`
+    Quickstart,
     /// Run the authority server (HTTP on SQLite).
     Serve(serve::ServeArgs),
     /// Print shell completions.
@@ -77,6 +84,7 @@ fn main() -> ExitCode {
         Command::Tenant(cmd) => tenant::run(cmd, &out),
         Command::Op(cmd) => op::run(cmd, &out),
         Command::Serve(args) => serve::run(args, &out),
+        Command::Quickstart => quickstart::run(&out),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "zkscim", &mut std::io::stdout());
             Ok(())

@@ -984,17 +984,29 @@ pub fn scim_profile(
     let mut visit = |schema_urn: &str, prefix: &str, attrs: &[zkscim_scim::AttributeDef]| {
         for def in attrs {
             let path = format!("{prefix}{}", def.name);
-            let level = |p: &str| match profile.protection(rtype, p) {
-                Ok(Protection::Sealed) => zkscim_scim::Protection::Sealed,
-                Ok(Protection::SealedIndexed) => zkscim_scim::Protection::SealedIndexed,
-                _ => zkscim_scim::Protection::Clear,
+            // Only values carried as JSON strings can be sealed; booleans and numbers stay clear.
+            let level = |p: &str, attr: &zkscim_scim::AttributeDef| {
+                let stringly = matches!(
+                    attr.attr_type,
+                    zkscim_scim::AttrType::String
+                        | zkscim_scim::AttrType::DateTime
+                        | zkscim_scim::AttrType::Binary
+                        | zkscim_scim::AttrType::Reference
+                );
+                match profile.protection(rtype, p) {
+                    Ok(Protection::Sealed) if stringly => zkscim_scim::Protection::Sealed,
+                    Ok(Protection::SealedIndexed) if stringly => {
+                        zkscim_scim::Protection::SealedIndexed
+                    }
+                    _ => zkscim_scim::Protection::Clear,
+                }
             };
-            out.set(schema_urn, &def.name, level(&path));
+            out.set(schema_urn, &def.name, level(&path, def));
             for sub in &def.sub_attributes {
                 out.set(
                     schema_urn,
                     &format!("{}.{}", def.name, sub.name),
-                    level(&format!("{path}.{}", sub.name)),
+                    level(&format!("{path}.{}", sub.name), sub),
                 );
             }
         }
