@@ -16,6 +16,10 @@
 //!   among the default indexed attributes).
 //! - A value already sealed (`zk1.…`) is kept for a sealed attribute, but refused for a sealed +
 //!   indexed one (its index cannot be computed without the clear value).
+//! - Non-string leaves (booleans, numbers) stay clear: seal.md §8.1 applies the profile to
+//!   strings only.
+//! - A PATCH path filter that compares a protected attribute (`emails[type eq "work"]`) is
+//!   refused: its comparison value would travel in the clear.
 //!
 //! Before writing, the signed bytes are parsed and verified as the server would (signature,
 //! chain, tenant, validity) and checked against the chain's scope, so a file that is written
@@ -425,6 +429,43 @@ fn strip_filters(path: &str) -> String {
     out
 }
 
+/// SCIM filter operators that compare an attribute (RFC 7644 §3.4.2.2).
+const FILTER_OPERATORS: [&str; 10] = ["eq", "ne", "co", "sw", "ew", "gt", "ge", "lt", "le", "pr"];
+
+/// Unquoted words inside the `[…]` parts of a PATCH path (quoted strings become one `""` token).
+fn filter_tokens(filter: &str) -> Vec<String> {
+    let mut tokens = Vec::new();
+    let mut word = String::new();
+    let (mut quoted, mut escaped) = (false, false);
+    for c in filter.chars() {
+        if quoted {
+            match c {
+                _ if escaped => escaped = false,
+                '\\' => escaped = true,
+                '"' => {
+                    quoted = false;
+                    tokens.push("\"\"".to_owned());
+                }
+                _ => {}
+            }
+            continue;
+        }
+        match c {
+            '"' => quoted = true,
+            c if c.is_whitespace() || matches!(c, '[' | ']' | '(' | ')') => {
+                if !word.is_empty() {
+                    tokens.push(std::mem::take(&mut word));
+                }
+            }
+            c => word.push(c),
+        }
+    }
+    if !word.is_empty() {
+        tokens.push(word);
+    }
+    tokens
+}
+
 /// Whether an attribute's blind index is case-sensitive (RFC 7643 `caseExact`).
 fn case_exact(path: &str) -> bool {
     path == "externalid"
@@ -545,6 +586,37 @@ impl Sealer<'_> {
         }
     }
 
+    /// Refuses a PATCH path filter that compares a protected attribute: its comparison value
+    /// would travel in the clear, and the server cannot evaluate it on ciphertext anyway.
+    fn check_filter(&self, path: &str) -> Result<(), CliError> {
+        let Some(open) = path.find('[') else {
+            return Ok(());
+        };
+        let base = path.get(..open).unwrap_or_default();
+        let filter = path.get(open..).unwrap_or_default();
+        let tokens = filter_tokens(filter);
+        for pair in tokens.windows(2) {
+            let [attr, op] = pair else { continue };
+            if !FILTER_OPERATORS.contains(&op.to_ascii_lowercase().as_str()) {
+                continue;
+            }
+            let full = format!("{base}.{attr}");
+            let protection = normalize_attribute_path(&full)
+                .ok()
+                .and_then(|norm| self.profile.protection(self.resource_type, &norm).ok());
+            if protection != Some(Protection::Clear) {
+                return Err(input_error(
+                    "op.filter_on_sealed",
+                    format!(
+                        "PATCH path {path:?} filters on {full}, which is sealed: the comparison value would be sent in the clear"
+                    ),
+                    "address the value without a filter on sealed attributes (e.g. replace the whole multi-valued attribute)",
+                ));
+            }
+        }
+        Ok(())
+    }
+
     fn patch_op(&mut self, op: &mut Json) -> Result<(), CliError> {
         let Json::Object(map) = op else {
             return Err(input_error(
@@ -559,7 +631,11 @@ impl Sealer<'_> {
                 .map(|(_, v)| v.clone())
         };
         let verb = get("op").and_then(|v| v.as_str().map(str::to_ascii_lowercase));
-        let path = get("path").and_then(|v| v.as_str().map(strip_filters));
+        let raw_path = get("path").and_then(|v| v.as_str().map(str::to_owned));
+        if let Some(raw) = &raw_path {
+            self.check_filter(raw)?;
+        }
+        let path = raw_path.as_deref().map(strip_filters);
         if verb.as_deref() == Some("remove") {
             if let Some(p) = &path {
                 let norm = self.normalise(p)?;
@@ -626,5 +702,9 @@ mod tests {
             "emails.value"
         );
         assert_eq!(strip_filters("members[value eq \"x\"]"), "members");
+        assert_eq!(
+            filter_tokens("[type eq \"a b\" and value pr].x"),
+            ["type", "eq", "\"\"", "and", "value", "pr", ".x"]
+        );
     }
 }
