@@ -8,6 +8,7 @@
 mod cert;
 mod client;
 mod duration;
+mod explain;
 mod files;
 mod key;
 mod op;
@@ -45,6 +46,12 @@ enum Command {
     /// Generate and inspect Ed25519 keys.
     #[command(subcommand)]
     Key(key::KeyCommand),
+    /// Explain a log entry: who authorised it, under what scope, what to revoke to stop it.
+    Explain(explain::ExplainArgs),
+    /// Run the whole system once on a temporary database and explain each step.
+    ///
+    /// Example: `zkscim quickstart`
+    Quickstart,
     /// Issue, show, verify and renew delegation certificates (offline).
     #[command(subcommand)]
     Cert(cert::CertCommand),
@@ -54,10 +61,6 @@ enum Command {
     /// Seal, blind-index and sign SCIM operations (offline).
     #[command(subcommand)]
     Op(op::OpCommand),
-    /// Run the whole system once on a temporary database and explain each step.
-    ///
-    /// Example: `zkscim quickstart`
-    Quickstart,
     /// Run the authority server (HTTP on SQLite).
     Serve(serve::ServeArgs),
     /// Print shell completions.
@@ -85,6 +88,7 @@ fn main() -> ExitCode {
         Command::Op(cmd) => op::run(cmd, &out),
         Command::Serve(args) => serve::run(args, &out),
         Command::Quickstart => quickstart::run(&out),
+        Command::Explain(args) => explain::run(args, &out),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "zkscim", &mut std::io::stdout());
             Ok(())

@@ -3,18 +3,14 @@
 //! the server's digest. (The full offline auditor, with findings and incremental state, is
 //! `zkscim audit`; this is the compact check the quickstart runs.)
 
-use std::collections::HashSet;
-
 use serde_json::Value as Json;
-use zkscim_proto::cert::{CertId, Certificate};
 use zkscim_proto::checkpoint::Checkpoint;
-use zkscim_proto::envelope;
 use zkscim_proto::keys::PublicKey;
-use zkscim_proto::log_entry::{EntryKind, LogEntry, Outcome};
+use zkscim_proto::log_entry::LogEntry;
 use zkscim_proto::merkle::{self, Frontier};
 use zkscim_proto::note::{NoteVerifier, VerifierKey};
-use zkscim_rules::memory::MemoryState;
-use zkscim_rules::{Settings, Verdict};
+use zkscim_rules::replay::Replayer;
+use zkscim_rules::Settings;
 use zkscim_scim::SchemaRegistry;
 
 use crate::client::Client;
@@ -51,8 +47,7 @@ pub fn verify_log(
     let size = checkpoint.size();
     let mut frontier = Frontier::new();
     let mut previous: Option<LogEntry> = None;
-    let mut state = MemoryState::new();
-    let mut cache: HashSet<CertId> = HashSet::new();
+    let mut replayer = Replayer::new(tenant, *root, Settings::default(), registry.clone());
     let mut start = 0;
     while start < size {
         let page = client.get_json(
@@ -95,15 +90,12 @@ pub fn verify_log(
                 "/v1/tenants/{tenant}/log/submitted/{}",
                 hex::encode(entry.submitted_hash)
             ))?;
-            if zkscim_proto::log_entry::submitted_hash_of(&submitted) != entry.submitted_hash {
-                return Err(finding(
+            replayer.replay(&entry, &submitted).map_err(|f| {
+                finding(
                     index,
-                    "the submitted bytes do not hash to the entry's submitted_hash",
-                ));
-            }
-            replay(
-                &mut state, &mut cache, tenant, root, registry, index, &entry, &submitted,
-            )?;
+                    format!("{}: expected {}, found {}", f.code, f.expected, f.found),
+                )
+            })?;
             previous = Some(entry);
             start += 1;
         }
@@ -114,7 +106,7 @@ pub fn verify_log(
             "the Merkle root of the entries differs from the signed checkpoint",
         ));
     }
-    let digest = hex::encode(state.digest());
+    let digest = hex::encode(replayer.state().digest());
     let server = client.get_json(&format!("/v1/tenants/{tenant}/digest"), None)?;
     let server_digest = server
         .get("digest")
@@ -134,68 +126,4 @@ pub fn verify_log(
         entries: size,
         digest,
     })
-}
-
-#[allow(clippy::too_many_arguments)]
-fn replay(
-    state: &mut MemoryState,
-    cache: &mut HashSet<CertId>,
-    tenant: &str,
-    root: &PublicKey,
-    registry: &SchemaRegistry,
-    index: u64,
-    entry: &LogEntry,
-    submitted: &[u8],
-) -> Result<(), CliError> {
-    if entry.kind == EntryKind::Certificate {
-        let cert = Certificate::parse(submitted).map_err(|e| finding(index, e))?;
-        state.see_certificate(&cert);
-        return Ok(());
-    }
-    let statement = envelope::parse_any(submitted)
-        .map_err(|e| finding(index, format!("submitted bytes: {e}")))?;
-    if let envelope::Statement::Genesis(g) = &statement {
-        if g.body().root != *root {
-            return Err(finding(
-                index,
-                "the genesis names another root key than the one trusted",
-            ));
-        }
-    }
-    let info = state.tenant.clone();
-    let verification = zkscim_rules::verify(
-        &statement,
-        info.as_ref(),
-        tenant,
-        entry.time,
-        Settings::default(),
-        cache,
-    );
-    let decision = zkscim_rules::decide(&verification, info.as_ref(), registry, state, entry.time)
-        .map_err(|e| finding(index, e))?
-        .ok_or_else(|| finding(index, "an unauthenticated submission was logged"))?;
-    if !decision.new_certificates.is_empty() {
-        return Err(finding(
-            index,
-            "a certificate of its chain has no first-seen entry before it",
-        ));
-    }
-    let matches = match (&decision.verdict, &entry.outcome) {
-        (Verdict::Applied { version, .. }, Outcome::Applied { version: logged }) => {
-            version == logged
-        }
-        (Verdict::Refused(r), Outcome::Refused { code, .. }) => &r.code == code,
-        _ => false,
-    };
-    if !matches {
-        return Err(finding(
-            index,
-            format!(
-                "logged {:?}, but the rules give {:?}",
-                entry.outcome, decision.verdict
-            ),
-        ));
-    }
-    state.apply(tenant, &decision);
-    Ok(())
 }

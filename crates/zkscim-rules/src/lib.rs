@@ -17,6 +17,7 @@
 #![forbid(unsafe_code)]
 
 pub mod memory;
+pub mod replay;
 mod time;
 pub mod view;
 
@@ -31,6 +32,7 @@ use zkscim_proto::scope::{AttrPath, Capability, Operation};
 use zkscim_proto::seal::{self, Protection, ProtectionProfile};
 use zkscim_scim::{ResourceSchema, SchemaRegistry, Uniqueness};
 
+pub use time::rfc3339;
 pub use view::{StateError, StateView, StoredResource};
 
 /// Settings the decision depends on; they are part of the log's meaning, so an auditor must use
