@@ -471,6 +471,79 @@ fn case_exact(path: &str) -> bool {
     path == "externalid"
 }
 
+/// Why a SCIM document could not be sealed for signing. Stable codes; [`CliError`] adds hints.
+#[derive(Debug, thiserror::Error)]
+enum SealInputError {
+    /// The attribute path cannot be normalised (too deep, bad characters).
+    #[error("cannot seal attribute {path:?}: {reason}")]
+    AttributePath { path: String, reason: String },
+    /// A sealed value or blind index in an attribute the profile keeps clear.
+    #[error("attribute {path} is clear in the protection profile, but holds a {found}")]
+    ProtectedInClear { path: String, found: ValueClass },
+    /// A blind index where a value belongs.
+    #[error("attribute {path} holds a blind index where a value belongs")]
+    IndexAsValue { path: String },
+    /// A `zk1.` value that is not well formed.
+    #[error("attribute {path} holds a malformed sealed value: {detail}")]
+    MalformedSealed { path: String, detail: String },
+    /// A sealed + indexed attribute that arrived sealed: its index needs the clear value.
+    #[error("attribute {path} is sealed and indexed, but arrived already sealed: its blind index needs the clear value")]
+    IndexedAlreadySealed { path: String },
+    /// A sealed + indexed attribute given twice: field 18 holds one index per path.
+    #[error("attribute {path} is sealed and indexed and appears more than once; an operation carries one blind index per attribute")]
+    DuplicateIndexed { path: String },
+    /// A PATCH filter comparing a protected attribute.
+    #[error("PATCH path {path:?} filters on {attribute}, which is sealed: the comparison value would be sent in the clear")]
+    FilterOnSealed { path: String, attribute: String },
+    /// A PATCH operation of the wrong shape.
+    #[error("{0}")]
+    PatchShape(&'static str),
+    /// Sealing or indexing itself failed (value too large, context field too long).
+    #[error("attribute {path}: {source}")]
+    Seal {
+        path: String,
+        source: zkscim_proto::seal::SealError,
+    },
+}
+
+impl SealInputError {
+    fn code(&self) -> &'static str {
+        match self {
+            SealInputError::AttributePath { .. } => "op.attribute_path",
+            SealInputError::ProtectedInClear { .. }
+            | SealInputError::IndexAsValue { .. }
+            | SealInputError::MalformedSealed { .. }
+            | SealInputError::IndexedAlreadySealed { .. }
+            | SealInputError::DuplicateIndexed { .. } => "op.protected_value",
+            SealInputError::FilterOnSealed { .. } => "op.filter_on_sealed",
+            SealInputError::PatchShape(_) => "op.patch_shape",
+            SealInputError::Seal { source, .. } => source.code(),
+        }
+    }
+
+    fn hint(&self) -> &'static str {
+        match self {
+            SealInputError::AttributePath { .. } => {
+                "attribute paths are at most `attr.sub` (extension attributes `urn:…:attr.sub`)"
+            }
+            SealInputError::FilterOnSealed { .. } => {
+                "address the value without a filter on sealed attributes (e.g. replace the whole multi-valued attribute)"
+            }
+            SealInputError::PatchShape(_) => {
+                "e.g. [{\"op\": \"replace\", \"path\": \"active\", \"value\": false}]"
+            }
+            SealInputError::Seal { .. } => "sealed values are at most 64 KiB",
+            _ => "pass plain (clear) values: the CLI seals what the tenant's protection profile requires",
+        }
+    }
+}
+
+impl From<SealInputError> for CliError {
+    fn from(e: SealInputError) -> CliError {
+        CliError::new(e.code(), &e).hint(e.hint()).input()
+    }
+}
+
 struct Sealer<'a> {
     secret: &'a TenantSecret,
     profile: &'a ProtectionProfile,
@@ -484,7 +557,7 @@ struct Sealer<'a> {
 impl Sealer<'_> {
     /// A resource, or a PATCH value without a path: top-level members, extension objects
     /// qualified by their URN, `schemas` skipped.
-    fn top(&mut self, map: &mut Map<String, Json>) -> Result<(), CliError> {
+    fn top(&mut self, map: &mut Map<String, Json>) -> Result<(), SealInputError> {
         for (k, v) in map.iter_mut() {
             if k.eq_ignore_ascii_case("schemas") {
                 continue;
@@ -503,7 +576,7 @@ impl Sealer<'_> {
         Ok(())
     }
 
-    fn walk(&mut self, value: &mut Json, path: &str) -> Result<(), CliError> {
+    fn walk(&mut self, value: &mut Json, path: &str) -> Result<(), SealInputError> {
         match value {
             Json::String(s) => self.leaf(s, path),
             Json::Array(items) => items.iter_mut().try_for_each(|i| self.walk(i, path)),
@@ -514,60 +587,49 @@ impl Sealer<'_> {
         }
     }
 
-    fn normalise(&self, path: &str) -> Result<String, CliError> {
-        normalize_attribute_path(path).map_err(|e| {
-            input_error(
-                "op.attribute_path",
-                format!("cannot seal attribute {path:?}: {e}"),
-                "attribute paths are at most `attr.sub` (extension attributes `urn:…:attr.sub`)",
-            )
-        })
-    }
-
-    fn protection(&self, norm: &str) -> Result<Protection, CliError> {
-        self.profile
-            .protection(self.resource_type, norm)
-            .map_err(|e| {
-                input_error(
-                    "op.attribute_path",
-                    e.to_string(),
-                    "check the attribute name",
-                )
-            })
-    }
-
-    fn leaf(&mut self, value: &mut String, path: &str) -> Result<(), CliError> {
-        let norm = self.normalise(path)?;
-        let protection = self.protection(&norm)?;
-        let refuse = |why: String| {
-            input_error(
-                "op.protected_value",
-                format!("attribute {norm}: {why}"),
-                "pass plain (clear) values: the CLI seals what the tenant's protection profile requires",
-            )
+    /// The normalised path and the profile's protection for it.
+    fn classify_path(&self, path: &str) -> Result<(String, Protection), SealInputError> {
+        let bad = |reason: String| SealInputError::AttributePath {
+            path: path.chars().take(80).collect(),
+            reason,
         };
+        let norm = normalize_attribute_path(path).map_err(|e| bad(e.reason.to_owned()))?;
+        let protection = self
+            .profile
+            .protection(self.resource_type, &norm)
+            .map_err(|e| bad(e.reason.to_owned()))?;
+        Ok((norm, protection))
+    }
+
+    fn leaf(&mut self, value: &mut String, path: &str) -> Result<(), SealInputError> {
+        let (norm, protection) = self.classify_path(path)?;
         match (protection, classify(value)) {
             (Protection::Clear, ValueClass::Clear) => Ok(()),
-            (Protection::Clear, found) => Err(refuse(format!(
-                "is clear in the protection profile, but holds a {found}"
-            ))),
-            (_, ValueClass::Index) => Err(refuse("holds a blind index where a value belongs".into())),
-            (Protection::Sealed, ValueClass::Sealed) => check_sealed_shape(value)
-                .map_err(|e| refuse(format!("malformed sealed value: {e}"))),
-            (Protection::SealedIndexed, ValueClass::Sealed) => Err(refuse(
-                "is sealed and indexed, but arrived already sealed: its blind index needs the clear value".into(),
-            )),
+            (Protection::Clear, found) => {
+                Err(SealInputError::ProtectedInClear { path: norm, found })
+            }
+            (_, ValueClass::Index) => Err(SealInputError::IndexAsValue { path: norm }),
+            (Protection::Sealed, ValueClass::Sealed) => {
+                check_sealed_shape(value).map_err(|e| SealInputError::MalformedSealed {
+                    path: norm,
+                    detail: e.to_string(),
+                })
+            }
+            (Protection::SealedIndexed, ValueClass::Sealed) => {
+                Err(SealInputError::IndexedAlreadySealed { path: norm })
+            }
             (protection, _clear) => {
                 if protection == Protection::SealedIndexed {
                     let token = self
                         .secret
                         .index_key(self.tenant, self.resource_type, &norm)
                         .and_then(|k| k.index(case_exact(&norm), value))
-                        .map_err(|e| CliError::new(e.code(), format!("attribute {norm}: {e}")).input())?;
+                        .map_err(|source| SealInputError::Seal {
+                            path: norm.clone(),
+                            source,
+                        })?;
                     if self.indexes.insert(norm.clone(), Some(token)).is_some() {
-                        return Err(refuse(
-                            "is sealed and indexed and appears more than once; an operation carries one blind index per attribute".into(),
-                        ));
+                        return Err(SealInputError::DuplicateIndexed { path: norm });
                     }
                 }
                 let ctx = SealContext {
@@ -576,8 +638,13 @@ impl Sealer<'_> {
                     resource_id: self.id,
                     attribute_path: &norm,
                 };
-                let sealed = seal(self.secret, &ctx, value, &mut rand_core::OsRng)
-                    .map_err(|e| CliError::new(e.code(), format!("attribute {norm}: {e}")).input())?;
+                let sealed =
+                    seal(self.secret, &ctx, value, &mut rand_core::OsRng).map_err(|source| {
+                        SealInputError::Seal {
+                            path: norm.clone(),
+                            source,
+                        }
+                    })?;
                 // Wipe the clear value as it leaves the document.
                 drop(Zeroizing::new(std::mem::replace(value, sealed)));
                 self.sealed.insert(norm);
@@ -588,41 +655,33 @@ impl Sealer<'_> {
 
     /// Refuses a PATCH path filter that compares a protected attribute: its comparison value
     /// would travel in the clear, and the server cannot evaluate it on ciphertext anyway.
-    fn check_filter(&self, path: &str) -> Result<(), CliError> {
+    fn check_filter(&self, path: &str) -> Result<(), SealInputError> {
         let Some(open) = path.find('[') else {
             return Ok(());
         };
         let base = path.get(..open).unwrap_or_default();
-        let filter = path.get(open..).unwrap_or_default();
-        let tokens = filter_tokens(filter);
+        let tokens = filter_tokens(path.get(open..).unwrap_or_default());
         for pair in tokens.windows(2) {
             let [attr, op] = pair else { continue };
             if !FILTER_OPERATORS.contains(&op.to_ascii_lowercase().as_str()) {
                 continue;
             }
             let full = format!("{base}.{attr}");
-            let protection = normalize_attribute_path(&full)
-                .ok()
-                .and_then(|norm| self.profile.protection(self.resource_type, &norm).ok());
-            if protection != Some(Protection::Clear) {
-                return Err(input_error(
-                    "op.filter_on_sealed",
-                    format!(
-                        "PATCH path {path:?} filters on {full}, which is sealed: the comparison value would be sent in the clear"
-                    ),
-                    "address the value without a filter on sealed attributes (e.g. replace the whole multi-valued attribute)",
-                ));
+            let clear = matches!(self.classify_path(&full), Ok((_, Protection::Clear)));
+            if !clear {
+                return Err(SealInputError::FilterOnSealed {
+                    path: path.chars().take(200).collect(),
+                    attribute: full,
+                });
             }
         }
         Ok(())
     }
 
-    fn patch_op(&mut self, op: &mut Json) -> Result<(), CliError> {
+    fn patch_op(&mut self, op: &mut Json) -> Result<(), SealInputError> {
         let Json::Object(map) = op else {
-            return Err(input_error(
-                "op.patch_shape",
-                "each PATCH operation must be a JSON object".into(),
-                "e.g. {\"op\": \"replace\", \"path\": \"active\", \"value\": false}",
+            return Err(SealInputError::PatchShape(
+                "each PATCH operation must be a JSON object",
             ));
         };
         let get = |name: &str| {
@@ -638,8 +697,8 @@ impl Sealer<'_> {
         let path = raw_path.as_deref().map(strip_filters);
         if verb.as_deref() == Some("remove") {
             if let Some(p) = &path {
-                let norm = self.normalise(p)?;
-                if self.protection(&norm)? == Protection::SealedIndexed {
+                let (norm, protection) = self.classify_path(p)?;
+                if protection == Protection::SealedIndexed {
                     self.indexes.insert(norm, None);
                 }
             }
@@ -654,10 +713,8 @@ impl Sealer<'_> {
         };
         match (path, value) {
             (None, Json::Object(members)) => self.top(members),
-            (None, _) => Err(input_error(
-                "op.patch_shape",
-                "a PATCH operation without a path needs an object value".into(),
-                "give a \"path\", or an object of attribute → value",
+            (None, _) => Err(SealInputError::PatchShape(
+                "a PATCH operation without a path needs an object value",
             )),
             (Some(p), Json::Object(members)) if is_extension_urn(&p) => {
                 for (attr, v) in members.iter_mut() {
