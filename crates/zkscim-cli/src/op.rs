@@ -16,6 +16,10 @@
 //!   among the default indexed attributes).
 //! - A value already sealed (`zk1.…`) is kept for a sealed attribute, but refused for a sealed +
 //!   indexed one (its index cannot be computed without the clear value).
+//! - Non-string leaves (booleans, numbers) stay clear: seal.md §8.1 applies the profile to
+//!   strings only.
+//! - A PATCH path filter that compares a protected attribute (`emails[type eq "work"]`) is
+//!   refused: its comparison value would travel in the clear.
 //!
 //! Before writing, the signed bytes are parsed and verified as the server would (signature,
 //! chain, tenant, validity) and checked against the chain's scope, so a file that is written
@@ -425,9 +429,119 @@ fn strip_filters(path: &str) -> String {
     out
 }
 
+/// SCIM filter operators that compare an attribute (RFC 7644 §3.4.2.2).
+const FILTER_OPERATORS: [&str; 10] = ["eq", "ne", "co", "sw", "ew", "gt", "ge", "lt", "le", "pr"];
+
+/// Unquoted words inside the `[…]` parts of a PATCH path (quoted strings become one `""` token).
+fn filter_tokens(filter: &str) -> Vec<String> {
+    let mut tokens = Vec::new();
+    let mut word = String::new();
+    let (mut quoted, mut escaped) = (false, false);
+    for c in filter.chars() {
+        if quoted {
+            match c {
+                _ if escaped => escaped = false,
+                '\\' => escaped = true,
+                '"' => {
+                    quoted = false;
+                    tokens.push("\"\"".to_owned());
+                }
+                _ => {}
+            }
+            continue;
+        }
+        match c {
+            '"' => quoted = true,
+            c if c.is_whitespace() || matches!(c, '[' | ']' | '(' | ')') => {
+                if !word.is_empty() {
+                    tokens.push(std::mem::take(&mut word));
+                }
+            }
+            c => word.push(c),
+        }
+    }
+    if !word.is_empty() {
+        tokens.push(word);
+    }
+    tokens
+}
+
 /// Whether an attribute's blind index is case-sensitive (RFC 7643 `caseExact`).
 fn case_exact(path: &str) -> bool {
     path == "externalid"
+}
+
+/// Why a SCIM document could not be sealed for signing. Stable codes; [`CliError`] adds hints.
+#[derive(Debug, thiserror::Error)]
+enum SealInputError {
+    /// The attribute path cannot be normalised (too deep, bad characters).
+    #[error("cannot seal attribute {path:?}: {reason}")]
+    AttributePath { path: String, reason: String },
+    /// A sealed value or blind index in an attribute the profile keeps clear.
+    #[error("attribute {path} is clear in the protection profile, but holds a {found}")]
+    ProtectedInClear { path: String, found: ValueClass },
+    /// A blind index where a value belongs.
+    #[error("attribute {path} holds a blind index where a value belongs")]
+    IndexAsValue { path: String },
+    /// A `zk1.` value that is not well formed.
+    #[error("attribute {path} holds a malformed sealed value: {detail}")]
+    MalformedSealed { path: String, detail: String },
+    /// A sealed + indexed attribute that arrived sealed: its index needs the clear value.
+    #[error("attribute {path} is sealed and indexed, but arrived already sealed: its blind index needs the clear value")]
+    IndexedAlreadySealed { path: String },
+    /// A sealed + indexed attribute given twice: field 18 holds one index per path.
+    #[error("attribute {path} is sealed and indexed and appears more than once; an operation carries one blind index per attribute")]
+    DuplicateIndexed { path: String },
+    /// A PATCH filter comparing a protected attribute.
+    #[error("PATCH path {path:?} filters on {attribute}, which is sealed: the comparison value would be sent in the clear")]
+    FilterOnSealed { path: String, attribute: String },
+    /// A PATCH operation of the wrong shape.
+    #[error("{0}")]
+    PatchShape(&'static str),
+    /// Sealing or indexing itself failed (value too large, context field too long).
+    #[error("attribute {path}: {source}")]
+    Seal {
+        path: String,
+        source: zkscim_proto::seal::SealError,
+    },
+}
+
+impl SealInputError {
+    fn code(&self) -> &'static str {
+        match self {
+            SealInputError::AttributePath { .. } => "op.attribute_path",
+            SealInputError::ProtectedInClear { .. }
+            | SealInputError::IndexAsValue { .. }
+            | SealInputError::MalformedSealed { .. }
+            | SealInputError::IndexedAlreadySealed { .. }
+            | SealInputError::DuplicateIndexed { .. } => "op.protected_value",
+            SealInputError::FilterOnSealed { .. } => "op.filter_on_sealed",
+            SealInputError::PatchShape(_) => "op.patch_shape",
+            SealInputError::Seal { source, .. } => source.code(),
+        }
+    }
+
+    fn hint(&self) -> &'static str {
+        match self {
+            SealInputError::AttributePath { .. } => {
+                "attribute paths are at most `attr.sub` (extension attributes `urn:…:attr.sub`)"
+            }
+            SealInputError::FilterOnSealed { .. } => {
+                "address the value without a filter on sealed attributes (e.g. replace the whole multi-valued attribute)"
+            }
+            SealInputError::PatchShape(_) => {
+                "e.g. [{\"op\": \"replace\", \"path\": \"active\", \"value\": false}]"
+            }
+            SealInputError::Seal { .. } => "sealed values are at most 64 KiB",
+            _ => "pass plain (clear) values: the CLI seals what the tenant's protection profile requires",
+        }
+    }
+}
+
+impl From<SealInputError> for CliError {
+    fn from(e: SealInputError) -> CliError {
+        CliError::new(e.code(), &e).hint(e.hint()).input()
+    }
 }
 
 struct Sealer<'a> {
@@ -443,7 +557,7 @@ struct Sealer<'a> {
 impl Sealer<'_> {
     /// A resource, or a PATCH value without a path: top-level members, extension objects
     /// qualified by their URN, `schemas` skipped.
-    fn top(&mut self, map: &mut Map<String, Json>) -> Result<(), CliError> {
+    fn top(&mut self, map: &mut Map<String, Json>) -> Result<(), SealInputError> {
         for (k, v) in map.iter_mut() {
             if k.eq_ignore_ascii_case("schemas") {
                 continue;
@@ -462,7 +576,7 @@ impl Sealer<'_> {
         Ok(())
     }
 
-    fn walk(&mut self, value: &mut Json, path: &str) -> Result<(), CliError> {
+    fn walk(&mut self, value: &mut Json, path: &str) -> Result<(), SealInputError> {
         match value {
             Json::String(s) => self.leaf(s, path),
             Json::Array(items) => items.iter_mut().try_for_each(|i| self.walk(i, path)),
@@ -473,60 +587,49 @@ impl Sealer<'_> {
         }
     }
 
-    fn normalise(&self, path: &str) -> Result<String, CliError> {
-        normalize_attribute_path(path).map_err(|e| {
-            input_error(
-                "op.attribute_path",
-                format!("cannot seal attribute {path:?}: {e}"),
-                "attribute paths are at most `attr.sub` (extension attributes `urn:…:attr.sub`)",
-            )
-        })
-    }
-
-    fn protection(&self, norm: &str) -> Result<Protection, CliError> {
-        self.profile
-            .protection(self.resource_type, norm)
-            .map_err(|e| {
-                input_error(
-                    "op.attribute_path",
-                    e.to_string(),
-                    "check the attribute name",
-                )
-            })
-    }
-
-    fn leaf(&mut self, value: &mut String, path: &str) -> Result<(), CliError> {
-        let norm = self.normalise(path)?;
-        let protection = self.protection(&norm)?;
-        let refuse = |why: String| {
-            input_error(
-                "op.protected_value",
-                format!("attribute {norm}: {why}"),
-                "pass plain (clear) values: the CLI seals what the tenant's protection profile requires",
-            )
+    /// The normalised path and the profile's protection for it.
+    fn classify_path(&self, path: &str) -> Result<(String, Protection), SealInputError> {
+        let bad = |reason: String| SealInputError::AttributePath {
+            path: path.chars().take(80).collect(),
+            reason,
         };
+        let norm = normalize_attribute_path(path).map_err(|e| bad(e.reason.to_owned()))?;
+        let protection = self
+            .profile
+            .protection(self.resource_type, &norm)
+            .map_err(|e| bad(e.reason.to_owned()))?;
+        Ok((norm, protection))
+    }
+
+    fn leaf(&mut self, value: &mut String, path: &str) -> Result<(), SealInputError> {
+        let (norm, protection) = self.classify_path(path)?;
         match (protection, classify(value)) {
             (Protection::Clear, ValueClass::Clear) => Ok(()),
-            (Protection::Clear, found) => Err(refuse(format!(
-                "is clear in the protection profile, but holds a {found}"
-            ))),
-            (_, ValueClass::Index) => Err(refuse("holds a blind index where a value belongs".into())),
-            (Protection::Sealed, ValueClass::Sealed) => check_sealed_shape(value)
-                .map_err(|e| refuse(format!("malformed sealed value: {e}"))),
-            (Protection::SealedIndexed, ValueClass::Sealed) => Err(refuse(
-                "is sealed and indexed, but arrived already sealed: its blind index needs the clear value".into(),
-            )),
+            (Protection::Clear, found) => {
+                Err(SealInputError::ProtectedInClear { path: norm, found })
+            }
+            (_, ValueClass::Index) => Err(SealInputError::IndexAsValue { path: norm }),
+            (Protection::Sealed, ValueClass::Sealed) => {
+                check_sealed_shape(value).map_err(|e| SealInputError::MalformedSealed {
+                    path: norm,
+                    detail: e.to_string(),
+                })
+            }
+            (Protection::SealedIndexed, ValueClass::Sealed) => {
+                Err(SealInputError::IndexedAlreadySealed { path: norm })
+            }
             (protection, _clear) => {
                 if protection == Protection::SealedIndexed {
                     let token = self
                         .secret
                         .index_key(self.tenant, self.resource_type, &norm)
                         .and_then(|k| k.index(case_exact(&norm), value))
-                        .map_err(|e| CliError::new(e.code(), format!("attribute {norm}: {e}")).input())?;
+                        .map_err(|source| SealInputError::Seal {
+                            path: norm.clone(),
+                            source,
+                        })?;
                     if self.indexes.insert(norm.clone(), Some(token)).is_some() {
-                        return Err(refuse(
-                            "is sealed and indexed and appears more than once; an operation carries one blind index per attribute".into(),
-                        ));
+                        return Err(SealInputError::DuplicateIndexed { path: norm });
                     }
                 }
                 let ctx = SealContext {
@@ -535,8 +638,13 @@ impl Sealer<'_> {
                     resource_id: self.id,
                     attribute_path: &norm,
                 };
-                let sealed = seal(self.secret, &ctx, value, &mut rand_core::OsRng)
-                    .map_err(|e| CliError::new(e.code(), format!("attribute {norm}: {e}")).input())?;
+                let sealed =
+                    seal(self.secret, &ctx, value, &mut rand_core::OsRng).map_err(|source| {
+                        SealInputError::Seal {
+                            path: norm.clone(),
+                            source,
+                        }
+                    })?;
                 // Wipe the clear value as it leaves the document.
                 drop(Zeroizing::new(std::mem::replace(value, sealed)));
                 self.sealed.insert(norm);
@@ -545,12 +653,35 @@ impl Sealer<'_> {
         }
     }
 
-    fn patch_op(&mut self, op: &mut Json) -> Result<(), CliError> {
+    /// Refuses a PATCH path filter that compares a protected attribute: its comparison value
+    /// would travel in the clear, and the server cannot evaluate it on ciphertext anyway.
+    fn check_filter(&self, path: &str) -> Result<(), SealInputError> {
+        let Some(open) = path.find('[') else {
+            return Ok(());
+        };
+        let base = path.get(..open).unwrap_or_default();
+        let tokens = filter_tokens(path.get(open..).unwrap_or_default());
+        for pair in tokens.windows(2) {
+            let [attr, op] = pair else { continue };
+            if !FILTER_OPERATORS.contains(&op.to_ascii_lowercase().as_str()) {
+                continue;
+            }
+            let full = format!("{base}.{attr}");
+            let clear = matches!(self.classify_path(&full), Ok((_, Protection::Clear)));
+            if !clear {
+                return Err(SealInputError::FilterOnSealed {
+                    path: path.chars().take(200).collect(),
+                    attribute: full,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn patch_op(&mut self, op: &mut Json) -> Result<(), SealInputError> {
         let Json::Object(map) = op else {
-            return Err(input_error(
-                "op.patch_shape",
-                "each PATCH operation must be a JSON object".into(),
-                "e.g. {\"op\": \"replace\", \"path\": \"active\", \"value\": false}",
+            return Err(SealInputError::PatchShape(
+                "each PATCH operation must be a JSON object",
             ));
         };
         let get = |name: &str| {
@@ -559,11 +690,15 @@ impl Sealer<'_> {
                 .map(|(_, v)| v.clone())
         };
         let verb = get("op").and_then(|v| v.as_str().map(str::to_ascii_lowercase));
-        let path = get("path").and_then(|v| v.as_str().map(strip_filters));
+        let raw_path = get("path").and_then(|v| v.as_str().map(str::to_owned));
+        if let Some(raw) = &raw_path {
+            self.check_filter(raw)?;
+        }
+        let path = raw_path.as_deref().map(strip_filters);
         if verb.as_deref() == Some("remove") {
             if let Some(p) = &path {
-                let norm = self.normalise(p)?;
-                if self.protection(&norm)? == Protection::SealedIndexed {
+                let (norm, protection) = self.classify_path(p)?;
+                if protection == Protection::SealedIndexed {
                     self.indexes.insert(norm, None);
                 }
             }
@@ -578,10 +713,8 @@ impl Sealer<'_> {
         };
         match (path, value) {
             (None, Json::Object(members)) => self.top(members),
-            (None, _) => Err(input_error(
-                "op.patch_shape",
-                "a PATCH operation without a path needs an object value".into(),
-                "give a \"path\", or an object of attribute → value",
+            (None, _) => Err(SealInputError::PatchShape(
+                "a PATCH operation without a path needs an object value",
             )),
             (Some(p), Json::Object(members)) if is_extension_urn(&p) => {
                 for (attr, v) in members.iter_mut() {
@@ -626,5 +759,9 @@ mod tests {
             "emails.value"
         );
         assert_eq!(strip_filters("members[value eq \"x\"]"), "members");
+        assert_eq!(
+            filter_tokens("[type eq \"a b\" and value pr].x"),
+            ["type", "eq", "\"\"", "and", "value", "pr", ".x"]
+        );
     }
 }

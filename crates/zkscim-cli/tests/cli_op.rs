@@ -801,7 +801,125 @@ fn the_authority_applies_what_the_cli_signs() {
         out.contains("urn:ietf:params:scim:schemas:extension:enterprise:2.0:user:employeenumber"),
         "{out}"
     );
-    for file in ["group.cbor", "ent.cbor"] {
+    // PATCH spellings IdPs send: a filtered path, an extension attribute path, a whole
+    // extension object, and URN-qualified keys in a path-less value.
+    let ent_id = json(&run_with(
+        d,
+        &[
+            "op",
+            "create",
+            "--tenant-dir",
+            "acme",
+            "--key",
+            "acme/root.pem",
+            "--type",
+            "User",
+            "-",
+            "--out",
+            "ent.cbor",
+            "--force",
+            "--json",
+        ],
+        Some(ent),
+        &[],
+    ))["resource_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let ext = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
+    let ent_patch = format!(
+        r#"[{{"op": "add", "path": "emails", "value": [{{"value": "a@example.com", "type": "work"}}]}},
+            {{"op": "replace", "path": "emails.value", "value": "alice@example.com"}},
+            {{"op": "replace", "path": "{ext}:department", "value": "R&D"}},
+            {{"op": "add", "path": "{ext}", "value": {{"costCenter": "7"}}}},
+            {{"op": "replace", "value": {{"{ext}:division": "Labs", "name.familyName": "Liddell"}}}}]"#
+    );
+    let out = ok(&run_with(
+        d,
+        &[
+            "op",
+            "patch",
+            "--tenant-dir",
+            "acme",
+            "--key",
+            "acme/root.pem",
+            "--type",
+            "User",
+            "--id",
+            &ent_id,
+            "-",
+            "--out",
+            "ent-patch.cbor",
+        ],
+        Some(&ent_patch),
+        &[],
+    ));
+    for path in [
+        "emails.value",
+        "name.familyname",
+        "enterprise:2.0:user:department",
+        "enterprise:2.0:user:costcenter",
+        "enterprise:2.0:user:division",
+    ] {
+        assert!(out.contains(path), "{path} in {out}");
+    }
+    let patched = parse(d, "ent-patch.cbor").body().body_json().unwrap();
+    let ctx_open = |path: &str, v: &serde_json::Value| opened(d, &ent_id, path, v);
+    assert_eq!(
+        ctx_open("emails.value", &patched[1]["value"]),
+        "alice@example.com"
+    );
+    assert_eq!(
+        ctx_open(&format!("{ext}:department"), &patched[2]["value"]),
+        "R&D"
+    );
+    // A filter on a sealed attribute would send its value in the clear: refused locally.
+    let leaky = r#"[{"op": "replace", "path": "emails[type eq \"work\"].value", "value": "x@example.com"}]"#;
+    let o = run_with(
+        d,
+        &[
+            "op",
+            "patch",
+            "--tenant-dir",
+            "acme",
+            "--key",
+            "acme/root.pem",
+            "--type",
+            "User",
+            "--id",
+            &ent_id,
+            "-",
+            "--out",
+            "leaky.cbor",
+        ],
+        Some(leaky),
+        &[],
+    );
+    fails(&o, 2, "filters on emails.type, which is sealed");
+    // Filters on clear attributes (membership ids) are fine.
+    let unlink = format!(r#"[{{"op": "remove", "path": "members[value eq \"{ID}\"]"}}]"#);
+    let group_id = parse(d, "group.cbor").body().resource_id.clone();
+    ok(&run_with(
+        d,
+        &[
+            "op",
+            "patch",
+            "--tenant-dir",
+            "acme",
+            "--key",
+            "acme/root.pem",
+            "--type",
+            "Group",
+            "--id",
+            &group_id,
+            "-",
+            "--out",
+            "unlink.cbor",
+        ],
+        Some(&unlink),
+        &[],
+    ));
+    for file in ["group.cbor", "ent.cbor", "ent-patch.cbor", "unlink.cbor"] {
         let outcome = submit(file, false);
         assert!(
             matches!(outcome, ReceiptOutcome::Applied { .. }),
