@@ -5,12 +5,18 @@
 //! behind when a command fails.
 #![forbid(unsafe_code)]
 
+mod cert;
 mod client;
+mod duration;
 mod explain;
+mod files;
 mod key;
+mod op;
 mod output;
 mod quickstart;
+mod scope_args;
 mod serve;
+mod tenant;
 mod verify;
 
 use std::process::ExitCode;
@@ -46,6 +52,15 @@ enum Command {
     ///
     /// Example: `zkscim quickstart`
     Quickstart,
+    /// Issue, show, verify and renew delegation certificates (offline).
+    #[command(subcommand)]
+    Cert(cert::CertCommand),
+    /// Create and inspect a tenant directory: root key, seal secret, protection profile.
+    #[command(subcommand)]
+    Tenant(tenant::TenantCommand),
+    /// Seal, blind-index and sign SCIM operations (offline).
+    #[command(subcommand)]
+    Op(op::OpCommand),
     /// Run the authority server (HTTP on SQLite).
     Serve(serve::ServeArgs),
     /// Print shell completions.
@@ -68,6 +83,9 @@ fn main() -> ExitCode {
     let out = Output::new(cli.json);
     let result: Result<(), CliError> = match cli.command {
         Command::Key(cmd) => key::run(cmd, &out),
+        Command::Cert(cmd) => cert::run(cmd, &out),
+        Command::Tenant(cmd) => tenant::run(cmd, &out),
+        Command::Op(cmd) => op::run(cmd, &out),
         Command::Serve(args) => serve::run(args, &out),
         Command::Quickstart => quickstart::run(&out),
         Command::Explain(args) => explain::run(args, &out),

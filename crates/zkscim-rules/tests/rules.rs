@@ -501,6 +501,7 @@ fn replay_revocation_and_ancestor_revocation() {
         Revocation {
             target: chain[1].id(),
             reason: None,
+            certificate: None,
         },
     )
     .sign(&key(2));
@@ -527,6 +528,7 @@ fn replay_revocation_and_ancestor_revocation() {
         Revocation {
             target: chain[0].id(),
             reason: None,
+            certificate: None,
         },
     )
     .sign(&key(3));
@@ -538,6 +540,7 @@ fn replay_revocation_and_ancestor_revocation() {
         Revocation {
             target: chain[0].id(),
             reason: None,
+            certificate: None,
         },
     )
     .sign(&w.root);
