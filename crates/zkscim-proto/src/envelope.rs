@@ -766,7 +766,7 @@ pub struct Revocation {
     pub reason: Option<String>,
     /// The revoked certificate's bytes (field 19, optional): lets the log record a certificate it
     /// has not seen yet, and the ancestry be checked. Its id must equal `target`.
-    pub certificate: Option<Certificate>,
+    pub certificate: Option<Box<Certificate>>,
 }
 
 impl Kind for Revocation {
@@ -814,7 +814,7 @@ impl Kind for Revocation {
                         )
                         .into());
                 }
-                Some(cert)
+                Some(Box::new(cert))
             }
         };
         Ok(Revocation {

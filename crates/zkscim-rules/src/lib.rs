@@ -370,7 +370,9 @@ pub fn decide(
     let mut new_certificates = Vec::new();
     let mut seen = HashSet::new();
     let carried = match (verification, &verdict) {
-        (Verification::Revocation(v), Verdict::Applied { .. }) => v.body().certificate.clone(),
+        (Verification::Revocation(v), Verdict::Applied { .. }) => {
+            v.body().certificate.as_deref().cloned()
+        }
         _ => None,
     };
     for cert in statement_header.chain.iter().chain(carried.iter()) {
@@ -437,7 +439,7 @@ fn decide_revocation(
             // Not seen yet (a read-only key, say): the revocation carries it, and it must be a
             // genuine certificate of this tenant, signed by its parent's key.
             Some(cert) => match carried_certificate_ok(cert, v, view)? {
-                Ok(()) => cert.clone(),
+                Ok(()) => (**cert).clone(),
                 Err(r) => return Ok(Verdict::Refused(r)),
             },
             None => {

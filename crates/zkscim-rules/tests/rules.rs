@@ -713,3 +713,49 @@ fn replay_reproduces_the_directory_and_catches_forged_verdicts() {
         "audit.genesis.root_mismatch"
     );
 }
+
+#[test]
+fn never_logged_certificates_are_revoked_by_carrying_them() {
+    let mut w = World::new();
+    applied(&create_user(&mut w, 1, TOKEN_A, true));
+    // A certificate issued but never used in a logged statement (like a read-only key's).
+    let admin = w.admin_chain();
+    let reader_scope = ScopeBuilder::new()
+        .operations(["patch"])
+        .resource_types(["User"])
+        .attributes(["active"])
+        .build()
+        .unwrap();
+    let reader = Certificate::issue(
+        &key(2),
+        Some(&admin[0]),
+        claims(&key(7), 0, reader_scope, "reader"),
+    )
+    .unwrap();
+    let revoke = |w: &mut World, certificate: Option<Box<Certificate>>| {
+        let header = w.header(w.admin_chain());
+        Envelope::new(
+            header,
+            Revocation {
+                target: reader.id(),
+                reason: None,
+                certificate,
+            },
+        )
+        .sign(&key(2))
+    };
+    let bytes = revoke(&mut w, None);
+    assert_eq!(
+        refused(&w.submit(&bytes).unwrap()),
+        "revocation.unknown_certificate"
+    );
+    let bytes = revoke(&mut w, Some(Box::new(reader.clone())));
+    let d = w.submit(&bytes).unwrap();
+    applied(&d);
+    assert!(
+        d.new_certificates.iter().any(|c| c.id() == reader.id()),
+        "the revoked certificate gets a first-seen entry"
+    );
+    let digest = replay_all(&w, &w.log).unwrap();
+    assert_eq!(digest, w.state.digest());
+}
