@@ -1347,8 +1347,9 @@ fn every_failure_is_a_scim_error_document() {
         .assert_error(400, "read.invalid");
 }
 
+/// Reads are not logged, so a read-only certificate never gets a first-seen entry: its revocation
+/// must carry it (field 19), else it is refused as unknown.
 #[test]
-#[ignore = "bug: a certificate the log has never seen cannot be revoked (404 revocation.unknown_certificate); reads are not logged, so a read-only certificate stays usable until it expires"]
 fn read_only_certificate_can_be_revoked() {
     let (_dir, server) = start();
     let t = Tenant::new("acme");
@@ -1376,12 +1377,34 @@ fn read_only_certificate_can_be_revoked() {
     let path = format!("/scim/v2/acme/Users/{}", uuid(1));
     let r = server.get(&path, Some(&t.read_auth(&k, reader.clone(), &path)));
     assert_eq!(r.status, 200, "{}", r.text());
-    // The admin, an ancestor, revokes the reader's certificate.
     let r = server.submit(
         "acme",
         &t.revocation(&t.admin_key, t.admin_chain(), &reader[1]),
     );
-    applied(&r, &v, None);
+    refused_logged(
+        &server,
+        "acme",
+        &v,
+        &r,
+        404,
+        "revocation.unknown_certificate",
+    );
+    assert_eq!(
+        server
+            .get(&path, Some(&t.read_auth(&k, reader.clone(), &path)))
+            .status,
+        200
+    );
+    // The admin, an ancestor, revokes the reader's certificate, carrying it: it is logged first.
+    let size = server.tree_size("acme");
+    let r = server.submit(
+        "acme",
+        &t.revocation_with(&t.admin_key, t.admin_chain(), &reader[1], true),
+    );
+    let j = applied(&r, &v, None);
+    assert_eq!(j["certificateEntries"], json!([size]), "{j}");
+    let logged = server.entries("acme", size, size + 1);
+    assert_eq!(logged[0].2, reader[1].id().to_hex());
     server
         .get(&path, Some(&t.read_auth(&k, reader, &path)))
         .assert_error(403, "revoked.certificate");

@@ -501,11 +501,24 @@ impl Tenant {
         chain: Vec<Certificate>,
         target: &Certificate,
     ) -> Vec<u8> {
+        self.revocation_with(signer, chain, target, false)
+    }
+
+    /// A revocation that also carries the revoked certificate (field 19), so the log can record
+    /// a certificate it has never seen.
+    pub fn revocation_with(
+        &self,
+        signer: &SigningKey,
+        chain: Vec<Certificate>,
+        target: &Certificate,
+        carry: bool,
+    ) -> Vec<u8> {
         Envelope::new(
             self.header(chain),
             Revocation {
                 target: target.id(),
                 reason: Some("e2e".into()),
+                certificate: carry.then(|| Box::new(target.clone())),
             },
         )
         .sign(signer)
