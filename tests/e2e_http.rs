@@ -460,6 +460,38 @@ fn adversarial_submissions_are_refused_precisely() {
         size,
     );
 
+    // acme's own root certifies a key for tenant beta: well signed under acme's root, so the
+    // refusal is logged at acme; at beta the same chain authenticates nothing.
+    let k = random_key();
+    let t0 = now();
+    let for_beta = zkscim_proto::cert::Certificate::issue(
+        &t.root,
+        None,
+        claims(
+            "beta",
+            &k,
+            0,
+            connector_scope(),
+            "for-beta",
+            (t0 - 60, t0 + 3600),
+        ),
+    )
+    .unwrap();
+    let r = server.submit("acme", &t.op(&k, vec![for_beta.clone()], suspend()));
+    refused_logged(&server, "acme", &v, &r, 403, "chain.tenant");
+    let size = server.tree_size("acme");
+    let beta_size = server.tree_size("beta");
+    let at_beta = Envelope::new(b.header(vec![for_beta]), suspend()).sign(&k);
+    rejected_unlogged(
+        &server,
+        "beta",
+        &server.submit("beta", &at_beta),
+        401,
+        "chain.issuer",
+        beta_size,
+    );
+    assert_eq!(server.tree_size("acme"), size);
+
     // Expired and not-yet-valid certificates: well signed, so refused and logged.
     let now = now();
     let k = random_key();
