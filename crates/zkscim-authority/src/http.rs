@@ -180,8 +180,59 @@ pub fn router(authority: Authority, config: HttpConfig) -> Router {
             StatusCode::REQUEST_TIMEOUT,
             timeout,
         ))
+        .layer(axum::middleware::map_response(scim_errors))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)
+}
+
+/// Turns the plain-text rejections of layers and extractors (body limit, timeout, malformed
+/// query) into SCIM error documents, so every failure has the same shape.
+async fn scim_errors(response: Response) -> Response {
+    let status = response.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("json"));
+    if is_json {
+        return response;
+    }
+    let body = axum::body::to_bytes(response.into_body(), 4096)
+        .await
+        .unwrap_or_default();
+    let text = String::from_utf8_lossy(&body).trim().to_owned();
+    let (code, detail) = match status.as_u16() {
+        413 => (
+            "submit.too_large",
+            "request body larger than the server accepts".to_owned(),
+        ),
+        408 => ("http.timeout", "the request took too long".to_owned()),
+        405 => (
+            "http.method_not_allowed",
+            "method not allowed on this endpoint".to_owned(),
+        ),
+        400 => ("http.bad_request", format!("malformed request: {text}")),
+        _ => (
+            "http.error",
+            if text.is_empty() {
+                status.to_string()
+            } else {
+                text
+            },
+        ),
+    };
+    ApiError::new(status.as_u16(), code, detail).into_response()
+}
+
+fn bad_query(e: axum::extract::rejection::QueryRejection) -> ApiError {
+    ApiError::new(
+        400,
+        "read.invalid",
+        format!("query parameters: {}", e.body_text()),
+    )
 }
 
 async fn metrics(State(s): State<AppState>) -> impl IntoResponse {
@@ -358,8 +409,9 @@ struct Range {
 async fn entries(
     State(s): State<AppState>,
     Path(tenant): Path<String>,
-    Query(range): Query<Range>,
+    range: Result<Query<Range>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
+    let Query(range) = range.map_err(bad_query)?;
     let (size, _) = s.authority.checkpoint(&tenant)?;
     let end = range
         .end
@@ -396,8 +448,9 @@ struct InclusionQuery {
 async fn inclusion(
     State(s): State<AppState>,
     Path(tenant): Path<String>,
-    Query(q): Query<InclusionQuery>,
+    q: Result<Query<InclusionQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
+    let Query(q) = q.map_err(bad_query)?;
     let size = match q.size {
         Some(size) => size,
         None => s.authority.checkpoint(&tenant)?.0,
@@ -415,8 +468,9 @@ struct ConsistencyQuery {
 async fn consistency(
     State(s): State<AppState>,
     Path(tenant): Path<String>,
-    Query(q): Query<ConsistencyQuery>,
+    q: Result<Query<ConsistencyQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
+    let Query(q) = q.map_err(bad_query)?;
     let new = match q.new {
         Some(n) => n,
         None => s.authority.checkpoint(&tenant)?.0,
