@@ -700,3 +700,80 @@ fn witness_cosigns_an_extension_and_refuses_a_fork() {
     .unwrap_err();
     assert_eq!(e.code(), "witness.checkpoint");
 }
+
+#[test]
+fn second_genesis_is_reported() {
+    let mut b = log(2);
+    let genesis = match &b.items()[0] {
+        Item::Entry(e) => e.submitted.clone(),
+        Item::Checkpoint(_) => unreachable!(),
+    };
+    let seq = b
+        .raw(
+            zkscim_proto::log_entry::EntryKind::Genesis,
+            genesis,
+            zkscim_proto::log_entry::Outcome::Applied { version: None },
+        )
+        .unwrap();
+    b.checkpoint().unwrap();
+    let (report, _) = audit(b.anchors().unwrap(), &b.export().unwrap(), None);
+    // Entry decoding itself refuses a genesis after entry 0 (log-entry.md).
+    let f = only(&report);
+    assert_eq!(f.code, "audit.chain.entry_decode");
+    assert_eq!(f.index, Some(seq));
+    assert!(f.found.contains("genesis"), "{}", f.found);
+}
+
+#[test]
+fn dirty_audit_does_not_advance_the_state_file() {
+    let mut b = log(4);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.json");
+    let auditor = Auditor::new(b.anchors().unwrap())
+        .unwrap()
+        .with_state_file(&path);
+    let r1 = auditor
+        .audit_export(&b.export().unwrap()[..], None, &mut |_| {})
+        .unwrap();
+    assert!(r1.state_saved);
+    assert_eq!(
+        r1.stage(Stage::Consistency),
+        Some(&StageStatus::NotRun {
+            reason: "no saved state yet: first audit of this log".into()
+        })
+    );
+    let before = std::fs::read_to_string(&path).unwrap();
+    b.operation().unwrap();
+    b.checkpoint().unwrap();
+    let mut items = b.items().to_vec();
+    let last = items
+        .iter()
+        .rposition(|i| matches!(i, Item::Entry(_)))
+        .unwrap();
+    if let Item::Entry(e) = &mut items[last] {
+        e.submitted.push(1);
+    }
+    let r2 = auditor
+        .audit_export(&b.export_items(0, &items).unwrap()[..], None, &mut |_| {})
+        .unwrap();
+    assert!(!r2.state_saved && !r2.is_clean());
+    assert_eq!(r2.stage(Stage::Consistency), Some(&StageStatus::Passed));
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), before);
+}
+
+#[test]
+fn inconsistent_or_foreign_state_is_refused_or_reported() {
+    let b = log(4);
+    let (_, state) = audit(b.anchors().unwrap(), &b.export().unwrap(), None);
+    let mut state = state.unwrap();
+    let auditor = Auditor::new(b.anchors().unwrap()).unwrap();
+    let mut bad = state.clone();
+    bad.root_hash = hex::encode([0u8; 32]);
+    let e = auditor
+        .audit_with_state(&b.export().unwrap()[..], Some(&bad), None, &mut |_| {})
+        .unwrap_err();
+    assert_eq!(e.code(), "audit.state.inconsistent");
+    state.tenant = "other".into();
+    let (report, _) = audit(b.anchors().unwrap(), &b.export().unwrap(), Some(&state));
+    assert_eq!(only(&report).code, "audit.consistency.state_mismatch");
+}

@@ -413,6 +413,7 @@ pub struct ExportWriter<W: Write> {
     offset: u64,
     header_count: u64,
     count: u64,
+    records: u64,
 }
 
 impl<W: Write> ExportWriter<W> {
@@ -424,6 +425,7 @@ impl<W: Write> ExportWriter<W> {
             offset: 0,
             header_count: header.count,
             count: 0,
+            records: 0,
         };
         w.raw(MAGIC)?;
         w.record(&Record::Header(header.clone()))?;
@@ -444,13 +446,15 @@ impl<W: Write> ExportWriter<W> {
         let len = framed.len().saturating_sub(4);
         if len > MAX_RECORD_BYTES {
             return Err(ExportError::RecordLength {
-                record: 0,
+                record: self.records,
                 offset: self.offset,
                 len: len as u64,
                 max: MAX_RECORD_BYTES,
             });
         }
-        self.raw(&framed)
+        self.raw(&framed)?;
+        self.records = self.records.saturating_add(1);
+        Ok(())
     }
 
     /// Writes one entry record.
@@ -486,7 +490,7 @@ impl<W: Write> ExportWriter<W> {
     pub fn finish(mut self) -> Result<W, ExportError> {
         if self.count != self.header_count {
             return Err(ExportError::CountMismatch {
-                record: 0,
+                record: self.records,
                 header: self.header_count,
                 end: self.count,
                 actual: self.count,
