@@ -23,7 +23,8 @@ fn stages(c: &mut Criterion) {
         .unwrap()
         .anchors()
         .unwrap();
-    let auditor = Auditor::new(anchors).unwrap();
+    let auditor = Auditor::new(anchors.clone()).unwrap();
+    let sequential = Auditor::new(anchors).unwrap().with_pipeline(false);
     let mut group = c.benchmark_group("audit");
     group.sample_size(10);
     group.measurement_time(Duration::from_secs(10));
@@ -34,14 +35,19 @@ fn stages(c: &mut Criterion) {
             while r.next_item().unwrap().is_some() {}
         })
     });
-    group.bench_function("stages_0_to_4_100k", |b| {
-        b.iter(|| {
-            let (report, _) = auditor
-                .audit_with_state(&bytes[..], None, None, &mut |_| {})
-                .unwrap();
-            assert!(report.is_clean());
-        })
-    });
+    for (name, auditor) in [
+        ("stages_0_to_4_100k_pipelined", &auditor),
+        ("stages_0_to_4_100k_one_thread", &sequential),
+    ] {
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                let (report, _) = auditor
+                    .audit_with_state(&bytes[..], None, None, &mut |_| {})
+                    .unwrap();
+                assert!(report.is_clean());
+            })
+        });
+    }
     group.finish();
 }
 

@@ -20,6 +20,16 @@ use crate::state::{self, AuditState, StateError, STATE_VERSION};
 pub const DEFAULT_MAX_FINDINGS: usize = 1000;
 /// Progress is reported every this many entries.
 const PROGRESS_EVERY: u64 = 1 << 14;
+/// Batches read ahead of the checks.
+const PIPELINE_DEPTH: usize = 4;
+/// Records per batch handed from the reader thread to the checks.
+const BATCH_RECORDS: usize = 512;
+/// Bytes per batch, so that large records keep memory bounded (a batch may exceed it by one
+/// record of at most `export::MAX_RECORD_BYTES`).
+const BATCH_BYTES: u64 = 1 << 20;
+
+/// One read result from the reader thread.
+type Read1 = Result<Option<export::Positioned<Item>>, export::ExportError>;
 
 /// What the auditor trusts, obtained out of band (never from the export).
 #[derive(Clone, Debug)]
@@ -89,6 +99,12 @@ pub struct EntryContext<'a> {
 /// The auditor calls [`VerdictChecker::begin`] once, [`VerdictChecker::check_entry`] for every
 /// entry that decodes, in log order, and [`VerdictChecker::finish`] at the end of a complete
 /// export. Findings a checker returns count towards the stage they name.
+///
+/// Findings carry their own entry index, so they may be returned late: a checker that wants to
+/// verify statement signatures in parallel batches can copy what it needs from each
+/// [`EntryContext`] into a bounded batch, verify the batch when it is full (or in
+/// [`VerdictChecker::finish`]), and return that batch's findings then. It must keep its own
+/// memory bounded; the auditor keeps only the findings limit.
 pub trait VerdictChecker {
     /// Which of [`Stage::Verdicts`] and [`Stage::Replay`] this checker performs; the others are
     /// reported as not run.
@@ -119,6 +135,7 @@ pub struct Auditor {
     cosign_verifier: Option<NoteVerifier>,
     state_path: Option<PathBuf>,
     max_findings: usize,
+    pipelined: bool,
 }
 
 impl Auditor {
@@ -144,6 +161,7 @@ impl Auditor {
             cosign_verifier,
             state_path: None,
             max_findings: DEFAULT_MAX_FINDINGS,
+            pipelined: true,
         })
     }
 
@@ -159,13 +177,20 @@ impl Auditor {
         self
     }
 
+    /// Whether reading runs on a second thread ahead of the checks (the default). Turn it off
+    /// on a single core, or to measure the stages alone.
+    pub fn with_pipeline(mut self, pipelined: bool) -> Auditor {
+        self.pipelined = pipelined;
+        self
+    }
+
     /// The trust anchors.
     pub fn anchors(&self) -> &TrustAnchors {
         &self.anchors
     }
 
     /// Audits an export, using and updating the state file when one is configured.
-    pub fn audit_export<R: Read>(
+    pub fn audit_export<R: Read + Send>(
         &self,
         input: R,
         checker: Option<&mut dyn VerdictChecker>,
@@ -186,7 +211,7 @@ impl Auditor {
 
     /// Audits an export against an optional previous state without touching any file. Returns
     /// the report and, when the audit was clean and complete, the state to save.
-    pub fn audit_with_state<R: Read>(
+    pub fn audit_with_state<R: Read + Send>(
         &self,
         input: R,
         previous: Option<&AuditState>,
@@ -279,7 +304,7 @@ impl<'a, 'c> Run<'a, 'c> {
         self.push(Finding::new(stage, index, code, expected, found));
     }
 
-    fn execute<R: Read>(&mut self, input: R, progress: &mut dyn FnMut(Progress)) {
+    fn execute<R: Read + Send>(&mut self, input: R, progress: &mut dyn FnMut(Progress)) {
         let mut reader = match ExportReader::new(input) {
             Ok(r) => r,
             Err(e) => {
@@ -294,9 +319,70 @@ impl<'a, 'c> Run<'a, 'c> {
         }
         let total = header.count;
         self.header = Some(header);
-        loop {
-            match reader.next_item() {
-                Ok(Some(item)) => match item.item {
+        let mut bytes = reader.offset();
+        if !self.auditor.pipelined {
+            loop {
+                let next = reader.next_item();
+                bytes = reader.offset();
+                if !self.handle(next, bytes, total, progress) {
+                    break;
+                }
+            }
+        } else {
+            // Reading (I/O, framing, CBOR, the end digest) runs on its own thread, a bounded
+            // channel of batches ahead of the checks, so two cores overlap while memory stays
+            // bounded. Records travel in batches: one hand-off per record costs more than
+            // checking it.
+            let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<(Read1, u64)>>(PIPELINE_DEPTH);
+            std::thread::scope(|scope| {
+                scope.spawn(move || {
+                    let mut batch = Vec::with_capacity(BATCH_RECORDS);
+                    let mut batch_start = reader.offset();
+                    loop {
+                        let next = reader.next_item();
+                        let stop = !matches!(next, Ok(Some(_)));
+                        batch.push((next, reader.offset()));
+                        let full = batch.len() >= BATCH_RECORDS
+                            || reader.offset().saturating_sub(batch_start) >= BATCH_BYTES;
+                        if stop || full {
+                            let out =
+                                std::mem::replace(&mut batch, Vec::with_capacity(BATCH_RECORDS));
+                            batch_start = reader.offset();
+                            if tx.send(out).is_err() || stop {
+                                break;
+                            }
+                        }
+                    }
+                });
+                'batches: for batch in rx {
+                    for (next, offset) in batch {
+                        bytes = offset;
+                        if !self.handle(next, offset, total, progress) {
+                            break 'batches;
+                        }
+                    }
+                }
+            });
+        }
+        self.counts.bytes = bytes;
+        progress(Progress {
+            entries: self.counts.entries,
+            total,
+            bytes,
+        });
+    }
+
+    /// Handles one read result; returns whether reading goes on.
+    fn handle(
+        &mut self,
+        next: Read1,
+        bytes: u64,
+        total: u64,
+        progress: &mut dyn FnMut(Progress),
+    ) -> bool {
+        match next {
+            Ok(Some(item)) => {
+                match item.item {
                     Item::Entry(e) => {
                         self.entry(&e);
                         self.counts.entries = self.counts.entries.saturating_add(1);
@@ -304,28 +390,23 @@ impl<'a, 'c> Run<'a, 'c> {
                             progress(Progress {
                                 entries: self.counts.entries,
                                 total,
-                                bytes: reader.offset(),
+                                bytes,
                             });
                         }
                     }
                     Item::Checkpoint(c) => self.checkpoint(&c, item.record, item.offset),
-                },
-                Ok(None) => {
-                    self.complete = true;
-                    break;
                 }
-                Err(e) => {
-                    self.export_error(&e);
-                    break;
-                }
+                true
+            }
+            Ok(None) => {
+                self.complete = true;
+                false
+            }
+            Err(e) => {
+                self.export_error(&e);
+                false
             }
         }
-        self.counts.bytes = reader.offset();
-        progress(Progress {
-            entries: self.counts.entries,
-            total,
-            bytes: reader.offset(),
-        });
     }
 
     fn export_error(&mut self, e: &export::ExportError) {

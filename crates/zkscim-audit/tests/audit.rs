@@ -777,3 +777,22 @@ fn inconsistent_or_foreign_state_is_refused_or_reported() {
     let (report, _) = audit(b.anchors().unwrap(), &b.export().unwrap(), Some(&state));
     assert_eq!(only(&report).code, "audit.consistency.state_mismatch");
 }
+
+#[test]
+fn pipelined_and_single_threaded_reports_agree() {
+    let bytes = generate_export(Vec::new(), TENANT, ORIGIN, 3_000, 100).unwrap();
+    let anchors = LogBuilder::new(TENANT, ORIGIN).unwrap().anchors().unwrap();
+    let mut flipped = bytes.clone();
+    let mid = flipped.len() / 2;
+    flipped[mid] ^= 0x40;
+    for input in [&bytes[..], &bytes[..bytes.len() / 3], &flipped[..]] {
+        let run = |pipelined: bool| {
+            Auditor::new(anchors.clone())
+                .unwrap()
+                .with_pipeline(pipelined)
+                .audit_with_state(input, None, None, &mut |_| {})
+                .unwrap()
+        };
+        assert_eq!(run(true), run(false));
+    }
+}
