@@ -796,3 +796,29 @@ fn pipelined_and_single_threaded_reports_agree() {
         assert_eq!(run(true), run(false));
     }
 }
+
+#[test]
+fn witness_state_round_trips_through_its_file() {
+    let b = log(3);
+    let signer = CosignatureSigner::from_seed("witness.example/w1", &[3; 32]).unwrap();
+    let note = b
+        .items()
+        .iter()
+        .rev()
+        .find_map(|i| match i {
+            Item::Checkpoint(c) => Some(c.note.clone()),
+            Item::Entry(_) => None,
+        })
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("witness.json");
+    let mut state: Option<zkscim_audit::WitnessState> = zkscim_audit::state::load(&path).unwrap();
+    assert!(state.is_none());
+    witness(&mut state, &note, &[], &b.log_key().unwrap(), &signer, 10).unwrap();
+    zkscim_audit::state::save(&path, state.as_ref().unwrap()).unwrap();
+    let again: Option<zkscim_audit::WitnessState> = zkscim_audit::state::load(&path).unwrap();
+    assert_eq!(again, state);
+    // Re-cosigning the same checkpoint is allowed (idempotent).
+    let mut again = again;
+    witness(&mut again, &note, &[], &b.log_key().unwrap(), &signer, 11).unwrap();
+}
