@@ -11,8 +11,10 @@
 //! tenant's key or query reach another tenant's data.
 #![forbid(unsafe_code)]
 
+pub mod http;
 pub mod log;
 pub mod metrics;
+mod read;
 pub mod store;
 mod writer;
 
@@ -25,7 +27,7 @@ use tokio::sync::{mpsc, oneshot};
 use zkscim_proto::cert::CertId;
 use zkscim_proto::envelope::{self, EnvelopeError};
 use zkscim_proto::keys::{PublicKey, SigningKey};
-use zkscim_proto::log_entry::Outcome;
+use zkscim_proto::log_entry::{LogEntry, Outcome};
 use zkscim_proto::merkle::{self, Hash, NodeSource};
 use zkscim_proto::note::NoteSigner;
 use zkscim_rules::{Refusal, Settings, TenantInfo, Verification};
@@ -35,7 +37,9 @@ use crate::log::{LogError, TenantLog};
 use crate::metrics::Metrics;
 use crate::store::{Reader, SqliteStore, StoreError};
 
+pub use read::{ListError, ReadAuthError};
 pub use writer::origin_of;
+pub use zkscim_rules::etag;
 
 /// Largest submission accepted, in bytes.
 pub const DEFAULT_MAX_SUBMISSION_BYTES: usize = 1 << 20;
@@ -518,6 +522,31 @@ impl Authority {
             ));
         }
         self.with_reader(|r| Ok(r.entries(tenant, start, end)?))
+    }
+
+    /// The event feed: decoded log entries from index `cursor` on (at most `limit`, ≤ 1000), and
+    /// the cursor to pass next time. The log is the feed, so resuming after any index is exact
+    /// and re-reading is idempotent.
+    pub fn events(
+        &self,
+        tenant: &str,
+        cursor: u64,
+        limit: u64,
+    ) -> Result<(Vec<LogEntry>, u64), ReadError> {
+        let (size, _) = self.checkpoint(tenant)?;
+        let end = size.min(cursor.saturating_add(limit.min(1000)));
+        if cursor >= end {
+            return Ok((Vec::new(), cursor));
+        }
+        let rows = self.entries(tenant, cursor, end)?;
+        let mut events = Vec::with_capacity(rows.len());
+        for row in rows {
+            events.push(
+                LogEntry::from_bytes(&row.entry)
+                    .map_err(|e| ReadError::Store(StoreError::Corrupt(e.to_string())))?,
+            );
+        }
+        Ok((events, end))
     }
 
     /// The exact bytes submitted with a given hash.

@@ -788,6 +788,14 @@ impl Reader {
             .transpose()
     }
 
+    /// Whether a certificate is revoked.
+    pub fn is_revoked(&self, tenant: &str, id: &[u8; 32]) -> StoreResult<bool> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT 1 FROM revocations WHERE tenant = ?1 AND id = ?2")?
+            .exists(params![tenant, &id[..]])?)
+    }
+
     /// Revoked certificate ids.
     pub fn revocations(&self, tenant: &str) -> StoreResult<Vec<[u8; 32]>> {
         let mut stmt = self

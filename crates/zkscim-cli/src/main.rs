@@ -5,8 +5,19 @@
 //! behind when a command fails.
 #![forbid(unsafe_code)]
 
+mod cert;
+mod client;
+mod duration;
+mod explain;
+mod files;
 mod key;
+mod op;
 mod output;
+mod quickstart;
+mod scope_args;
+mod serve;
+mod tenant;
+mod verify;
 
 use std::process::ExitCode;
 
@@ -35,6 +46,23 @@ enum Command {
     /// Generate and inspect Ed25519 keys.
     #[command(subcommand)]
     Key(key::KeyCommand),
+    /// Explain a log entry: who authorised it, under what scope, what to revoke to stop it.
+    Explain(explain::ExplainArgs),
+    /// Run the whole system once on a temporary database and explain each step.
+    ///
+    /// Example: `zkscim quickstart`
+    Quickstart,
+    /// Issue, show, verify and renew delegation certificates (offline).
+    #[command(subcommand)]
+    Cert(cert::CertCommand),
+    /// Create and inspect a tenant directory: root key, seal secret, protection profile.
+    #[command(subcommand)]
+    Tenant(tenant::TenantCommand),
+    /// Seal, blind-index and sign SCIM operations (offline).
+    #[command(subcommand)]
+    Op(op::OpCommand),
+    /// Run the authority server (HTTP on SQLite).
+    Serve(serve::ServeArgs),
     /// Print shell completions.
     ///
     /// Example: `zkscim completions bash > /etc/bash_completion.d/zkscim`
@@ -55,6 +83,12 @@ fn main() -> ExitCode {
     let out = Output::new(cli.json);
     let result: Result<(), CliError> = match cli.command {
         Command::Key(cmd) => key::run(cmd, &out),
+        Command::Cert(cmd) => cert::run(cmd, &out),
+        Command::Tenant(cmd) => tenant::run(cmd, &out),
+        Command::Op(cmd) => op::run(cmd, &out),
+        Command::Serve(args) => serve::run(args, &out),
+        Command::Quickstart => quickstart::run(&out),
+        Command::Explain(args) => explain::run(args, &out),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "zkscim", &mut std::io::stdout());
             Ok(())

@@ -79,6 +79,11 @@ impl Output {
         Output { json }
     }
 
+    /// Whether JSON output was asked for.
+    pub fn is_json(&self) -> bool {
+        self.json
+    }
+
     /// Prints a result: `human` as text, or `value` as JSON.
     pub fn result(&self, human: &str, value: &serde_json::Value) {
         if self.json {
