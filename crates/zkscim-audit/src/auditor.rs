@@ -390,7 +390,7 @@ impl<'a, 'c> Run<'a, 'c> {
                     Item::Entry(e) => {
                         self.entry(&e);
                         self.counts.entries = self.counts.entries.saturating_add(1);
-                        if self.counts.entries % PROGRESS_EVERY == 0 {
+                        if self.counts.entries.is_multiple_of(PROGRESS_EVERY) {
                             progress(Progress {
                                 entries: self.counts.entries,
                                 total,

@@ -8,6 +8,9 @@
 //! model; witness cosigning ([`witness::witness`]); and the [`VerdictChecker`] extension point
 //! through which stages 5 (verdicts) and 6 (replay) plug in.
 //!
+//! Stages 5 and 6 run through [`verdicts::RulesChecker`]: the published rules (`zkscim-rules`,
+//! pure, the executable form of `spec/rules.md`) re-applied to the signed bytes.
+//!
 //! Must never: depend on the authority crate or trust anything the server says about itself
 //! (header fields are cross-checked, never used as anchors), hold the whole log in memory
 //! (entries stream through one at a time), advance its saved state after an audit that found
@@ -18,6 +21,7 @@ mod auditor;
 pub mod report;
 pub mod state;
 pub mod testkit;
+pub mod verdicts;
 pub mod witness;
 
 pub use auditor::{AuditError, Auditor, EntryContext, Progress, TrustAnchors, VerdictChecker};
