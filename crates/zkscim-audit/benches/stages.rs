@@ -23,7 +23,7 @@ fn stages(c: &mut Criterion) {
         .unwrap()
         .anchors()
         .unwrap();
-    let auditor = Auditor::new(anchors.clone()).unwrap();
+    let auditor = Auditor::new(anchors.clone()).unwrap().with_pipeline(true);
     let sequential = Auditor::new(anchors).unwrap().with_pipeline(false);
     let mut group = c.benchmark_group("audit");
     group.sample_size(10);

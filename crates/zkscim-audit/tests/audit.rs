@@ -822,3 +822,30 @@ fn witness_state_round_trips_through_its_file() {
     let mut again = again;
     witness(&mut again, &note, &[], &b.log_key().unwrap(), &signer, 11).unwrap();
 }
+
+/// Timing at 10^6 entries (stages 0-4), for the record. Run with
+/// `cargo test --release -p zkscim-audit --test audit million -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn million_entries_timing() {
+    let t = std::time::Instant::now();
+    let bytes = generate_export(Vec::new(), TENANT, ORIGIN, 1_000_000, 1_000).unwrap();
+    let generated = t.elapsed();
+    let anchors = LogBuilder::new(TENANT, ORIGIN).unwrap().anchors().unwrap();
+    for pipelined in [true, false] {
+        let t = std::time::Instant::now();
+        let (report, _) = Auditor::new(anchors.clone())
+            .unwrap()
+            .with_pipeline(pipelined)
+            .audit_with_state(&bytes[..], None, None, &mut |_| {})
+            .unwrap();
+        let audited = t.elapsed();
+        assert!(report.is_clean(), "{}", report.summary());
+        println!(
+            "1e6 entries, {} MB: generated in {generated:?}; stages 0-4 (pipelined: {pipelined}) \
+             in {audited:?} = {:.0} entries/s",
+            bytes.len() / 1_000_000,
+            1e6 / audited.as_secs_f64()
+        );
+    }
+}
