@@ -171,6 +171,7 @@ pub fn router(authority: Authority, config: HttpConfig) -> Router {
             get(consistency),
         )
         .route("/v1/tenants/{tenant}/digest", get(digest))
+        .route("/v1/tenants/{tenant}/log/export", get(export_log))
         .route("/scim/v2/{tenant}/{endpoint}", get(scim_collection))
         .route("/scim/v2/{tenant}/{endpoint}/{id}", get(scim_item))
         .fallback(|| async { ApiError::new(404, "http.not_found", "no such endpoint") })
@@ -477,6 +478,72 @@ async fn consistency(
     };
     let proof = s.authority.consistency_proof(&tenant, q.old, new)?;
     Ok(axum::Json(json!({"old": q.old, "new": new, "proof": proof.iter().map(hex::encode).collect::<Vec<_>>()})).into_response())
+}
+
+/// A `Write` that hands chunks to the response stream; blocks when the client reads slowly.
+struct ChannelWriter {
+    tx: tokio::sync::mpsc::Sender<Result<Bytes, std::io::Error>>,
+    buf: Vec<u8>,
+}
+
+impl std::io::Write for ChannelWriter {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        self.buf.extend_from_slice(data);
+        if self.buf.len() >= 256 * 1024 {
+            self.flush()?;
+        }
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let chunk = Bytes::from(std::mem::take(&mut self.buf));
+        self.tx
+            .blocking_send(Ok(chunk))
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "client went away"))
+    }
+}
+
+/// The whole log as an export file (`spec/export.md`), streamed.
+async fn export_log(
+    State(s): State<AppState>,
+    Path(tenant): Path<String>,
+) -> Result<Response, ApiError> {
+    let (size, _) = s.authority.checkpoint(&tenant)?;
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(8);
+    let authority = s.authority.clone();
+    tokio::task::spawn_blocking(move || {
+        let writer = ChannelWriter {
+            tx: tx.clone(),
+            buf: Vec::new(),
+        };
+        match authority.export(&tenant, writer) {
+            Ok((mut w, _)) => {
+                let _ = std::io::Write::flush(&mut w);
+            }
+            Err(e) => {
+                let _ = tx.blocking_send(Err(std::io::Error::other(e.to_string())));
+            }
+        }
+    });
+    let stream = futures_util_stream(rx);
+    let mut response = axum::body::Body::from_stream(stream).into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/vnd.zkscim.export"),
+    );
+    if let Ok(v) = HeaderValue::from_str(&size.to_string()) {
+        response.headers_mut().insert("x-zkscim-tree-size", v);
+    }
+    Ok(response)
+}
+
+fn futures_util_stream(
+    rx: tokio::sync::mpsc::Receiver<Result<Bytes, std::io::Error>>,
+) -> impl futures_core::Stream<Item = Result<Bytes, std::io::Error>> {
+    tokio_stream::wrappers::ReceiverStream::new(rx)
 }
 
 async fn digest(

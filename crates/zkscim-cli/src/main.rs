@@ -5,6 +5,7 @@
 //! behind when a command fails.
 #![forbid(unsafe_code)]
 
+mod audit;
 mod cert;
 mod client;
 mod duration;
@@ -61,6 +62,11 @@ enum Command {
     /// Seal, blind-index and sign SCIM operations (offline).
     #[command(subcommand)]
     Op(op::OpCommand),
+    /// Verify a tenant's log as an independent auditor; witness checkpoints.
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
+    /// Write a tenant's log as an export file for auditors (operator side, reads the database).
+    Export(audit::ExportArgs),
     /// Run the authority server (HTTP on SQLite).
     Serve(serve::ServeArgs),
     /// Print shell completions.
@@ -89,6 +95,8 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve::run(args, &out),
         Command::Quickstart => quickstart::run(&out),
         Command::Explain(args) => explain::run(args, &out),
+        Command::Audit(cmd) => audit::run(cmd, &out),
+        Command::Export(args) => audit::export(args, &out),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "zkscim", &mut std::io::stdout());
             Ok(())
