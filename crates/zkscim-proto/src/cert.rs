@@ -700,7 +700,8 @@ pub fn verify_chain(
     let scope = parent.map_or_else(Scope::unlimited, |c| c.claims.scope.clone());
     Ok(VerifiedChain {
         signer: issuer_key,
-        break_glass: scope.has(Capability::BreakGlass),
+        // The root key is not a break-glass key: only a delegated scope carrying the capability is.
+        break_glass: !chain.is_empty() && scope.has(Capability::BreakGlass),
         scope,
         certificate_ids: chain.iter().map(Certificate::id).collect(),
         labels: chain.iter().map(|c| c.claims.label.clone()).collect(),
