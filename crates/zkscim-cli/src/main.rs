@@ -7,6 +7,7 @@
 
 mod cert;
 mod client;
+mod config;
 mod duration;
 mod explain;
 mod files;
@@ -14,8 +15,12 @@ mod key;
 mod op;
 mod output;
 mod quickstart;
+mod read;
+mod remote;
+mod revoke;
 mod scope_args;
 mod serve;
+mod signer;
 mod tenant;
 mod verify;
 
@@ -58,9 +63,15 @@ enum Command {
     /// Create and inspect a tenant directory: root key, seal secret, protection profile.
     #[command(subcommand)]
     Tenant(tenant::TenantCommand),
-    /// Seal, blind-index and sign SCIM operations (offline).
+    /// Seal, blind-index, sign and submit SCIM operations; verify the receipt.
     #[command(subcommand)]
     Op(op::OpCommand),
+    /// Revoke a certificate (and its subtree) on the server.
+    Revoke(revoke::RevokeArgs),
+    /// Read one resource with a signed read and unseal it locally.
+    Get(read::GetArgs),
+    /// List resources with a signed read (blind-index filters) and unseal them locally.
+    List(read::ListArgs),
     /// Run the authority server (HTTP on SQLite).
     Serve(serve::ServeArgs),
     /// Print shell completions.
@@ -86,6 +97,9 @@ fn main() -> ExitCode {
         Command::Cert(cmd) => cert::run(cmd, &out),
         Command::Tenant(cmd) => tenant::run(cmd, &out),
         Command::Op(cmd) => op::run(cmd, &out),
+        Command::Revoke(args) => revoke::run(args, &out),
+        Command::Get(args) => read::get(args, &out),
+        Command::List(args) => read::list(args, &out),
         Command::Serve(args) => serve::run(args, &out),
         Command::Quickstart => quickstart::run(&out),
         Command::Explain(args) => explain::run(args, &out),
