@@ -1,4 +1,5 @@
-//! `zkscim op create|replace|patch|delete`: seal, blind-index and sign a SCIM operation, offline.
+//! `zkscim op create|replace|patch|delete`: seal, blind-index and sign a SCIM operation; submit it
+//! (unless only `--out` is given) and verify the receipt before reporting success.
 //!
 //! How protected values are carried (the rule the authority's leak guard and `zkscim-rules`
 //! expect):
@@ -50,22 +51,23 @@ const SELF_CHECK_SKEW_SECS: u64 = 300;
 
 #[derive(Debug, Subcommand)]
 pub enum OpCommand {
-    /// Seal and sign a create from plain SCIM JSON (a new UUID id unless --id or "id" is given).
+    /// Seal and sign a create from plain SCIM JSON (a new UUID id unless --id or "id" is given),
+    /// submit it and verify the receipt (or, with only --out, write the signed bytes).
     ///
     /// Example: `zkscim op create --tenant-dir ./acme --key okta.pem --chain okta.chain --type User
-    /// user.json --out op.cbor`
+    /// user.json`
     Create(OpArgs),
-    /// Seal and sign a full replace of a resource.
+    /// Seal, sign and submit a full replace of a resource.
     ///
     /// Example: `zkscim op replace --type User --id 2819c223-7f76-453a-919d-413861904646
-    /// --if-match 'W/"3"' user.json --out op.cbor`
+    /// --if-match 'W/"3"' user.json`
     Replace(OpArgs),
-    /// Seal and sign a PATCH: a PatchOp message or a bare `Operations` array.
+    /// Seal, sign and submit a PATCH: a PatchOp message or a bare `Operations` array.
     ///
     /// Example: `echo '[{"op":"replace","path":"active","value":false}]' | zkscim op patch
     /// --type User --id 2819c223-7f76-453a-919d-413861904646 --out op.cbor`
     Patch(OpArgs),
-    /// Sign a delete (no input).
+    /// Sign and submit a delete (no input).
     ///
     /// Example: `zkscim op delete --type User --id 2819c223-7f76-453a-919d-413861904646 --out op.cbor`
     Delete(OpArgs),

@@ -699,12 +699,16 @@ fn show(dir: &Path, out: &Output) -> Result<(), CliError> {
     };
     out.result(
         &format!(
-            "tenant:       {}\n  dir:          {}\n  root public:  {}\n  fingerprint:  {}\n  root key:     {key_state}\n  secret:       {secret_state}\n  server:       {}\n  profile:      default {}\n    clear:          {}\n    sealed+indexed: {}\n    sealed:         {}",
+            "tenant:       {}\n  dir:          {}\n  root public:  {}\n  fingerprint:  {}\n  root key:     {key_state}\n  secret:       {secret_state}\n  server:       {}\n  log key:      {}\n  profile:      default {}\n    clear:          {}\n    sealed+indexed: {}\n    sealed:         {}",
             t.tenant,
             dir.display(),
             t.root.to_text(),
             t.root.key_id().short(),
             t.server.as_deref().unwrap_or("(none)"),
+            t.log_key().map_or_else(
+                || "(not registered: `zkscim tenant register`)".to_owned(),
+                |k| format!("fingerprint {}", crate::remote::log_key_fingerprint(&k))
+            ),
             protection_name(default),
             list(by(Protection::Clear), default == Protection::Clear),
             list(by(Protection::SealedIndexed), default == Protection::SealedIndexed),
@@ -716,6 +720,8 @@ fn show(dir: &Path, out: &Output) -> Result<(), CliError> {
             "root_public_key": t.root.to_text(),
             "fingerprint": t.root.key_id().short(),
             "server_url": t.server,
+            "log_key": t.log_key(),
+            "log_key_fingerprint": t.log_key().map(|k| crate::remote::log_key_fingerprint(&k)),
             "root_key": key_state,
             "secret": secret_state,
             "protection_profile": profile_to_json(&profile),
