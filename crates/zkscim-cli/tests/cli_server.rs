@@ -243,6 +243,9 @@ fn provision_read_refuse_revoke() {
     let tmp = tempfile::tempdir().unwrap();
     let d = tmp.path();
     let init = setup(d, &server.url);
+    let secret = std::fs::read_to_string(d.join("acme/tenant.secret")).unwrap();
+    assert!(!init.to_string().contains(secret.trim()));
+    assert!(!init.to_string().contains("op-token"), "no token printed");
     assert_eq!(init["registration"]["genesis_index"], 0);
     let tj = read_json(&d.join("acme/tenant.json"));
     assert_eq!(tj["server_url"], server.url.as_str());
@@ -324,6 +327,45 @@ fn provision_read_refuse_revoke() {
         ),
         2,
         "without a blind index",
+    );
+    // --attributes and --count travel in the signed query.
+    let l = json(&run(
+        d,
+        &with(
+            &[
+                "list",
+                "User",
+                "--attributes",
+                "userName",
+                "--count",
+                "1",
+                "--json",
+            ],
+            &ADMIN,
+        ),
+    ));
+    assert_eq!(l["Resources"][0]["userName"], "alice@example.com", "{l}");
+    assert!(l["Resources"][0].get("name").is_none(), "{l}");
+    // Under another tenant secret nothing opens: a clear error, not garbage.
+    std::fs::create_dir(d.join("wrong")).unwrap();
+    ok(&run(
+        d,
+        &["tenant", "init", "--tenant", "acme", "--dir", "wrong/acme"],
+    ));
+    std::fs::copy(d.join("acme/tenant.json"), d.join("wrong/acme/tenant.json")).unwrap();
+    std::fs::copy(d.join("acme/root.pem"), d.join("wrong/acme/root.pem")).unwrap();
+    let wrong = [
+        "--tenant-dir",
+        "wrong/acme",
+        "--key",
+        "admin.pem",
+        "--chain",
+        "admin.chain",
+    ];
+    fails(
+        &run(d, &with(&["get", "User", &id], &wrong)),
+        1,
+        "did not open",
     );
     // The connector may not read.
     fails(
@@ -421,6 +463,42 @@ fn provision_read_refuse_revoke() {
         "revoked.certificate",
     );
     assert!(e.contains("new certificate"), "{e}");
+    // Revoking by id a certificate the log never saw: refused, and the hint says to pass the file.
+    ok(&run(
+        d,
+        &[
+            "cert",
+            "issue",
+            "--issuer-key",
+            "admin.pem",
+            "--parent",
+            "admin.chain",
+            "--subject",
+            "okta.pub",
+            "--ops",
+            "create",
+            "--types",
+            "User",
+            "--attrs",
+            "active",
+            "--label",
+            "spare",
+            "--out",
+            "spare.cert",
+        ],
+    ));
+    let spare = json(&run(d, &["cert", "show", "spare.cert", "--json"]));
+    let spare_id = spare["certificates"][0]["id"]
+        .as_str()
+        .or_else(|| spare["id"].as_str())
+        .or_else(|| spare[0]["id"].as_str())
+        .unwrap_or_else(|| panic!("{spare}"))
+        .to_owned();
+    fails(
+        &run(d, &with(&["revoke", &spare_id], &ADMIN)),
+        1,
+        "revocation.unknown_certificate",
+    );
     // A short id is not enough to revoke.
     fails(&run(d, &with(&["revoke", "abcd1234"], &ADMIN)), 2, "full");
 
