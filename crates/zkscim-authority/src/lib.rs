@@ -11,6 +11,7 @@
 //! tenant's key or query reach another tenant's data.
 #![forbid(unsafe_code)]
 
+pub mod export;
 pub mod http;
 pub mod log;
 pub mod metrics;
@@ -547,6 +548,19 @@ impl Authority {
             );
         }
         Ok((events, end))
+    }
+
+    /// Writes the tenant's log as an export file (see [`export::write_export`]).
+    pub fn export<W: std::io::Write>(
+        &self,
+        tenant: &str,
+        out: W,
+    ) -> Result<(W, u64), export::ExportFailure> {
+        let key = self
+            .log_verifier_key(tenant)
+            .map_err(|e| export::ExportFailure::Store(StoreError::Corrupt(e.to_string())))?;
+        let reader = store::open_reader(&self.inner.config.database)?;
+        export::write_export(&reader, tenant, &self.origin(tenant), &key, out)
     }
 
     /// The exact bytes submitted with a given hash.

@@ -29,6 +29,11 @@ pub enum StoreError {
         /// Version this build supports.
         supported: i64,
     },
+    /// Another process holds the database's writer lock.
+    #[error(
+        "{0} is already open for writing by another zkscim process (one database, one writer)"
+    )]
+    Locked(String),
     /// Stored data does not decode: the file was altered outside zkscim.
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
@@ -41,6 +46,7 @@ impl StoreError {
             StoreError::Sqlite(_) => "store.sqlite",
             StoreError::TooNew { .. } => "store.too_new",
             StoreError::Corrupt(_) => "store.corrupt",
+            StoreError::Locked(_) => "store.locked",
         }
     }
 }
@@ -211,6 +217,9 @@ pub trait Store: Send {
 pub struct SqliteStore {
     path: PathBuf,
     writer: Connection,
+    /// Held for the store's lifetime: a second writer on the same file would fork the log heads
+    /// kept in memory.
+    _lock: std::fs::File,
 }
 
 const MIGRATIONS: &[&str] = &[
@@ -307,12 +316,32 @@ fn configure(conn: &Connection) -> StoreResult<()> {
 impl SqliteStore {
     /// Opens (creating if needed) the database at `path` and brings its schema up to date.
     pub fn open(path: &Path) -> StoreResult<SqliteStore> {
+        let mut lock_name = path
+            .file_name()
+            .map(|n| n.to_os_string())
+            .unwrap_or_default();
+        lock_name.push(".lock");
+        let lock_path = path.with_file_name(lock_name);
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|e| {
+                StoreError::Corrupt(format!(
+                    "cannot open the lock file {}: {e}",
+                    lock_path.display()
+                ))
+            })?;
+        lock.try_lock()
+            .map_err(|_| StoreError::Locked(path.display().to_string()))?;
         let mut writer = Connection::open(path)?;
         configure(&writer)?;
         migrate(&mut writer)?;
         Ok(SqliteStore {
             path: path.to_path_buf(),
             writer,
+            _lock: lock,
         })
     }
 
@@ -942,6 +971,16 @@ mod tests {
             SqliteStore::open(&path).unwrap_err().code(),
             "store.too_new"
         );
+    }
+
+    #[test]
+    fn one_writer_per_database() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("z.db");
+        let first = SqliteStore::open(&path).unwrap();
+        assert_eq!(SqliteStore::open(&path).unwrap_err().code(), "store.locked");
+        drop(first);
+        SqliteStore::open(&path).unwrap();
     }
 
     #[test]

@@ -126,8 +126,13 @@ impl Client {
         Ok(text)
     }
 
-    /// GETs raw bytes.
+    /// GETs raw bytes (at most 4 MiB).
     pub fn get_bytes(&self, path: &str) -> Result<Vec<u8>, CliError> {
+        self.get_bytes_limited(path, 4 << 20)
+    }
+
+    /// GETs raw bytes, at most `limit`.
+    pub fn get_bytes_limited(&self, path: &str, limit: u64) -> Result<Vec<u8>, CliError> {
         let mut resp = self
             .agent
             .get(&self.url(path))
@@ -137,7 +142,7 @@ impl Client {
         let bytes = resp
             .body_mut()
             .with_config()
-            .limit(4 << 20)
+            .limit(limit)
             .read_to_vec()
             .map_err(|e| unreachable(&self.base, e))?;
         if !(200..300).contains(&status) {

@@ -5,6 +5,7 @@
 //! behind when a command fails.
 #![forbid(unsafe_code)]
 
+mod audit;
 mod cert;
 mod client;
 mod config;
@@ -98,6 +99,16 @@ enum Command {
     /// Example: `zkscim list User --filter 'userName eq "alice@example.com"' --tenant-dir ./acme
     /// --key admin.pem --chain admin.chain`
     List(read::ListArgs),
+    /// Verify a tenant's log as an independent auditor; witness checkpoints.
+    ///
+    /// Example: `zkscim audit verify --server http://127.0.0.1:8422 --tenant acme --root
+    /// acme/root.pub --log-key "$(cat log.key)"`
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
+    /// Write a tenant's log as an export file for auditors (operator side, reads the database).
+    ///
+    /// Example: `zkscim export --db ./zkscim.db --tenant acme --out acme.zkx`
+    Export(audit::ExportArgs),
     /// Run the authority server (HTTP on SQLite).
     ///
     /// Example: `ZKSCIM_ADMIN_TOKEN=s3cret zkscim serve --db ./zkscim.db --listen 127.0.0.1:8422`
@@ -131,6 +142,8 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve::run(args, &out),
         Command::Quickstart => quickstart::run(&out),
         Command::Explain(args) => explain::run(args, &out),
+        Command::Audit(cmd) => audit::run(cmd, &out),
+        Command::Export(args) => audit::export(args, &out),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "zkscim", &mut std::io::stdout());
             Ok(())

@@ -15,6 +15,7 @@ pub mod checkpoint;
 pub mod codec;
 pub mod cose;
 pub mod envelope;
+pub mod export;
 pub mod keys;
 pub mod log_entry;
 pub mod merkle;
