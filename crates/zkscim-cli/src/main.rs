@@ -22,6 +22,7 @@ mod revoke;
 mod scope_args;
 mod serve;
 mod signer;
+mod submit;
 mod tenant;
 mod verify;
 
@@ -88,6 +89,10 @@ enum Command {
     /// Example: `zkscim revoke okta.cert --tenant-dir ./acme --key admin.pem --chain
     /// admin.chain --reason "rotated"`
     Revoke(revoke::RevokeArgs),
+    /// Submit signed bytes written earlier with `--out`, and verify the receipt.
+    ///
+    /// Example: `zkscim submit op.cbor --tenant-dir ./acme --server http://127.0.0.1:8422`
+    Submit(submit::SubmitArgs),
     /// Read one resource with a signed read and unseal it locally.
     ///
     /// Example: `zkscim get User 2819c223-7f76-453a-919d-413861904646 --tenant-dir ./acme --key
@@ -137,6 +142,7 @@ fn main() -> ExitCode {
         Command::Tenant(cmd) => tenant::run(cmd, &out),
         Command::Op(cmd) => op::run(cmd, &out),
         Command::Revoke(args) => revoke::run(args, &out),
+        Command::Submit(args) => submit::run(args, &out),
         Command::Get(args) => read::get(args, &out),
         Command::List(args) => read::list(args, &out),
         Command::Serve(args) => serve::run(args, &out),

@@ -138,7 +138,18 @@ pub fn submit(server: &str, tenant: &TenantDir, bytes: &[u8]) -> Result<Applied,
         bytes,
         None,
     )?;
-    finish(&resp, &key, bytes)
+    finish(&resp, &key, bytes).map_err(|e| match &tenant.server {
+        Some(registered)
+            if e.code == "receipt.invalid"
+                && registered.trim_end_matches('/') != server.trim_end_matches('/') =>
+        {
+            let hint = format!(
+                "the tenant is registered at {registered} and its recorded log key is that server's, but this went to {server}: submit there, or register with this server"
+            );
+            e.hint(hint)
+        }
+        _ => e,
+    })
 }
 
 /// Checks a submission's answer.

@@ -715,6 +715,50 @@ fn bad_input_and_server_down() {
         ),
     ));
     assert!(d.join("op.cbor").exists());
+    // …and `submit` sends it later; resubmitting returns the original receipt.
+    let first = json(&run(
+        d,
+        &[
+            "submit",
+            "op.cbor",
+            "--tenant-dir",
+            "acme",
+            "--server",
+            &server.url,
+            "--json",
+        ],
+    ));
+    assert_eq!(first["status"], "applied");
+    assert_eq!(first["duplicate"], false);
+    let again = json(&run(
+        d,
+        &[
+            "submit",
+            "op.cbor",
+            "--tenant-dir",
+            "acme",
+            "--server",
+            &server.url,
+            "--json",
+        ],
+    ));
+    assert_eq!(again["duplicate"], true);
+    assert_eq!(again["index"], first["index"]);
+    fails(
+        &run(
+            d,
+            &[
+                "submit",
+                "user.json",
+                "--tenant-dir",
+                "acme",
+                "--server",
+                &server.url,
+            ],
+        ),
+        2,
+        "not a signed statement",
+    );
 
     // Server down: clear message, non-zero exit, nothing half-written.
     let dead = dead_url();
