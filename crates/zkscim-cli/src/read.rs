@@ -65,6 +65,7 @@ pub struct ListArgs {
 
 struct Reader {
     signer: Signer,
+    secret: seal::TenantSecret,
     client: Client,
     schema: ResourceSchema,
     endpoint: String,
@@ -111,8 +112,10 @@ fn reader(args: SignerArgs, resource_type: &str) -> Result<Reader, CliError> {
                 "reads need `read` and the resource type in the chain's scope: sign with another --key/--chain, or issue one with `--ops read`",
             )
         })?;
+    let secret = s.tenant.secret()?;
     Ok(Reader {
         signer: s,
+        secret,
         client: Client::new(&server),
         schema,
         endpoint: rt.endpoint.trim_start_matches('/').to_owned(),
@@ -155,8 +158,7 @@ impl Reader {
     }
 
     /// Opens every sealed value of `resource` in place; returns the paths that did not open.
-    fn unseal(&self, resource: &mut Json) -> Result<Vec<String>, CliError> {
-        let secret = self.signer.tenant.secret()?;
+    fn unseal(&self, resource: &mut Json) -> Vec<String> {
         let id = resource
             .get("id")
             .and_then(Json::as_str)
@@ -164,7 +166,7 @@ impl Reader {
             .to_owned();
         let mut failed = Vec::new();
         let mut u = Unsealer {
-            secret: &secret,
+            secret: &self.secret,
             tenant: &self.signer.tenant.tenant,
             resource_type: self.rtype(),
             id: &id,
@@ -173,7 +175,7 @@ impl Reader {
         if let Json::Object(map) = resource {
             u.top(map);
         }
-        Ok(failed)
+        failed
     }
 }
 
@@ -277,7 +279,7 @@ pub fn get(a: GetArgs, out: &Output) -> Result<(), CliError> {
         a.id.to_ascii_lowercase()
     );
     let mut doc = r.get(&path)?;
-    let failed = r.unseal(&mut doc)?;
+    let failed = r.unseal(&mut doc);
     print(out, &doc);
     if failed.is_empty() {
         Ok(())
@@ -311,7 +313,7 @@ pub fn list(a: ListArgs, out: &Output) -> Result<(), CliError> {
     let mut failed = Vec::new();
     if let Some(Json::Array(resources)) = doc.get_mut("Resources") {
         for res in resources.iter_mut() {
-            failed.extend(r.unseal(res)?);
+            failed.extend(r.unseal(res));
         }
     }
     print(out, &doc);
@@ -337,11 +339,10 @@ fn translate_filter(text: &str, r: &Reader) -> Result<String, CliError> {
     })?;
     let profile = r.signer.tenant.profile()?;
     let scim_profile = zkscim_rules::scim_profile(&profile, &r.schema);
-    let secret = r.signer.tenant.secret()?;
     let t = Translator {
         r,
         profile: &scim_profile,
-        secret: &secret,
+        secret: &r.secret,
     };
     let out = t.rewrite(filter, None)?;
     Ok(out.to_string())

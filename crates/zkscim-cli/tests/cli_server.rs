@@ -213,7 +213,7 @@ fn setup(d: &Path, url: &str) -> serde_json::Value {
 }
 
 const USER: &str = r#"{"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
- "userName": "alice@example.com", "name": {"givenName": "Alice", "familyName": "Smith"},
+ "userName": "alice@example.com", "externalId": "Ext-42", "name": {"givenName": "Alice", "familyName": "Smith"},
  "emails": [{"value": "alice@example.com", "type": "work", "primary": true}], "active": true}"#;
 
 const OKTA: [&str; 6] = [
@@ -308,6 +308,15 @@ fn provision_read_refuse_revoke() {
         ),
     ));
     assert_eq!(l["totalResults"], 0, "{l}");
+    // externalId is case-exact.
+    for (value, n) in [("Ext-42", 1), ("ext-42", 0)] {
+        let filter = format!("externalId eq \"{value}\"");
+        let l = json(&run(
+            d,
+            &with(&["list", "User", "--filter", &filter, "--json"], &ADMIN),
+        ));
+        assert_eq!(l["totalResults"], n, "{filter}: {l}");
+    }
     // Other operators on sealed attributes are refused locally.
     fails(
         &run(
