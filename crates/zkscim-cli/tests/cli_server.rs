@@ -308,6 +308,38 @@ fn provision_read_refuse_revoke() {
         ),
     ));
     assert_eq!(l["totalResults"], 0, "{l}");
+    // Groups: displayName is sealed + indexed, member ids stay clear.
+    std::fs::write(
+        d.join("group.json"),
+        format!(
+            r#"{{"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": "Engineering", "members": [{{"value": "{id}"}}]}}"#
+        ),
+    )
+    .unwrap();
+    let g = json(&run(
+        d,
+        &with(
+            &["op", "create", "--type", "Group", "group.json", "--json"],
+            &ADMIN,
+        ),
+    ));
+    assert_eq!(g["status"], "applied", "{g}");
+    let l = json(&run(
+        d,
+        &with(
+            &[
+                "list",
+                "Groups",
+                "--filter",
+                "displayName eq \"engineering\"",
+                "--json",
+            ],
+            &ADMIN,
+        ),
+    ));
+    assert_eq!(l["totalResults"], 1, "{l}");
+    assert_eq!(l["Resources"][0]["displayName"], "Engineering");
+    assert_eq!(l["Resources"][0]["members"][0]["value"], id.as_str());
     // externalId is case-exact.
     for (value, n) in [("Ext-42", 1), ("ext-42", 0)] {
         let filter = format!("externalId eq \"{value}\"");
