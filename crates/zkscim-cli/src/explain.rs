@@ -23,9 +23,9 @@ pub struct ExplainArgs {
     /// Tenant whose log it is.
     #[arg(long, env = "ZKSCIM_TENANT")]
     tenant: String,
-    /// Authority URL.
-    #[arg(long, env = "ZKSCIM_SERVER", default_value = "http://127.0.0.1:8422")]
-    server: String,
+    /// Authority URL (else `server` in the config file, else http://127.0.0.1:8422).
+    #[arg(long, env = "ZKSCIM_SERVER")]
+    server: Option<String>,
 }
 
 fn scope_words(scope: &Scope) -> String {
@@ -78,7 +78,13 @@ fn cert_json(c: &Certificate) -> Json {
 }
 
 pub fn run(args: ExplainArgs, out: &Output) -> Result<(), CliError> {
-    let client = Client::new(&args.server);
+    let server = match args.server {
+        Some(s) => s,
+        None => crate::config::Config::load()?
+            .server
+            .unwrap_or_else(|| "http://127.0.0.1:8422".to_owned()),
+    };
+    let client = Client::new(&server);
     let tenant = &args.tenant;
     let page = client.get_json(
         &format!(

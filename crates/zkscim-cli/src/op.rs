@@ -1,4 +1,5 @@
-//! `zkscim op create|replace|patch|delete`: seal, blind-index and sign a SCIM operation, offline.
+//! `zkscim op create|replace|patch|delete`: seal, blind-index and sign a SCIM operation; submit it
+//! (unless only `--out` is given) and verify the receipt before reporting success.
 //!
 //! How protected values are carried (the rule the authority's leak guard and `zkscim-rules`
 //! expect):
@@ -31,7 +32,7 @@ use std::path::PathBuf;
 use clap::{Args, Subcommand};
 use serde_json::{Map, Value as Json};
 use zeroize::Zeroizing;
-use zkscim_proto::cert::{verify_chain, ChainContext, NoCache};
+use zkscim_proto::cert::{ChainContext, NoCache};
 use zkscim_proto::envelope::{is_canonical_uuid, Change, Envelope, Header, OperationBody, Signed};
 use zkscim_proto::scope::AttrPath;
 use zkscim_proto::seal::{
@@ -39,33 +40,34 @@ use zkscim_proto::seal::{
     SealContext, TenantSecret, ValueClass,
 };
 
-use crate::cert::chain_error;
+use crate::config::{Config, SignerArgs};
 use crate::duration::now;
-use crate::files::{read_certificates, read_limited, write_atomic, MAX_INPUT_BYTES};
+use crate::files::{read_limited, write_atomic, MAX_INPUT_BYTES};
 use crate::output::{CliError, Output};
-use crate::tenant::TenantDir;
+use crate::signer::{self, Signer};
 
 /// Allowed distance between issued-at and the verifier's clock in the local self-check.
 const SELF_CHECK_SKEW_SECS: u64 = 300;
 
 #[derive(Debug, Subcommand)]
 pub enum OpCommand {
-    /// Seal and sign a create from plain SCIM JSON (a new UUID id unless --id or "id" is given).
+    /// Seal and sign a create from plain SCIM JSON (a new UUID id unless --id or "id" is given),
+    /// submit it and verify the receipt (or, with only --out, write the signed bytes).
     ///
     /// Example: `zkscim op create --tenant-dir ./acme --key okta.pem --chain okta.chain --type User
-    /// user.json --out op.cbor`
+    /// user.json`
     Create(OpArgs),
-    /// Seal and sign a full replace of a resource.
+    /// Seal, sign and submit a full replace of a resource.
     ///
     /// Example: `zkscim op replace --type User --id 2819c223-7f76-453a-919d-413861904646
-    /// --if-match 'W/"3"' user.json --out op.cbor`
+    /// --if-match 'W/"3"' user.json`
     Replace(OpArgs),
-    /// Seal and sign a PATCH: a PatchOp message or a bare `Operations` array.
+    /// Seal, sign and submit a PATCH: a PatchOp message or a bare `Operations` array.
     ///
     /// Example: `echo '[{"op":"replace","path":"active","value":false}]' | zkscim op patch
     /// --type User --id 2819c223-7f76-453a-919d-413861904646 --out op.cbor`
     Patch(OpArgs),
-    /// Sign a delete (no input).
+    /// Sign and submit a delete (no input).
     ///
     /// Example: `zkscim op delete --type User --id 2819c223-7f76-453a-919d-413861904646 --out op.cbor`
     Delete(OpArgs),
@@ -73,15 +75,8 @@ pub enum OpCommand {
 
 #[derive(Debug, Args)]
 pub struct OpArgs {
-    /// The tenant directory (tenant.json, tenant.secret).
-    #[arg(long, env = "ZKSCIM_TENANT_DIR")]
-    tenant_dir: PathBuf,
-    /// The signing key (.pem): the subject of the chain's last certificate, or the tenant root.
-    #[arg(long, env = "ZKSCIM_KEY")]
-    key: PathBuf,
-    /// The signer's chain file, root-signed first; omit when the tenant root key signs.
-    #[arg(long, env = "ZKSCIM_CHAIN")]
-    chain: Option<PathBuf>,
+    #[command(flatten)]
+    signer: SignerArgs,
     /// SCIM resource type: User, Group, Agent, …
     #[arg(long = "type")]
     resource_type: String,
@@ -93,9 +88,10 @@ pub struct OpArgs {
     if_match: Option<String>,
     /// Plain SCIM JSON input file, or `-` for stdin (default).
     input: Option<PathBuf>,
-    /// Where to write the signed operation (COSE_Sign1 bytes).
+    /// Write the signed operation (COSE_Sign1 bytes) here. Without --server (flag or
+    /// ZKSCIM_SERVER) it is only written, not submitted; with one, it is written once applied.
     #[arg(long, short)]
-    out: PathBuf,
+    out: Option<PathBuf>,
     /// Replace an existing output file.
     #[arg(long)]
     force: bool,
@@ -144,29 +140,26 @@ fn input_error(code: &str, message: String, hint: &str) -> CliError {
 }
 
 fn build(kind: Kind, a: OpArgs, out: &Output) -> Result<(), CliError> {
-    let tenant = TenantDir::load(&a.tenant_dir)?;
-    let key = zkscim_keyfile::read_private_key(&a.key)?;
-    let chain = match &a.chain {
-        Some(path) => read_certificates(path)?,
-        None => Vec::new(),
+    let cfg = Config::load()?;
+    let resolved = a.signer.clone().resolve(&cfg)?;
+    let Signer {
+        tenant, key, chain, ..
+    } = signer::load(&resolved)?;
+    // Where it goes: --out alone only writes; otherwise it is submitted to the known server.
+    let server = match (&a.out, &resolved.server_flag) {
+        (Some(_), None) => None,
+        _ => Some(signer::server(&resolved, &tenant).ok_or_else(|| {
+            let err = signer::no_server(&cfg);
+            let hint = format!(
+                "{}; or pass --out FILE to only write the signed bytes",
+                err.hint.clone().unwrap_or_default()
+            );
+            err.hint(hint)
+        })?),
     };
-    // The key must be the one the chain empowers: say so plainly before any other check.
-    let expected = chain.last().map_or(tenant.root, |c| c.claims().subject);
-    if key.public_key() != expected {
-        let whose = match chain.last() {
-            Some(c) => format!("the chain's last certificate '{}'", c.claims().label),
-            None => "the tenant root (no --chain given)".to_owned(),
-        };
-        return Err(CliError::new(
-            "op.key_mismatch",
-            format!(
-                "key {} ({}) is not the key empowered by {whose}, which is {}",
-                key.key_id().short(),
-                a.key.display(),
-                expected.key_id().short()
-            ),
-        )
-        .hint("pass the private key the certificate was issued to (--key / ZKSCIM_KEY), or the matching chain (--chain / ZKSCIM_CHAIN)"));
+    if server.is_some() {
+        // Before signing: without a log key no receipt could be verified.
+        crate::remote::log_key(&tenant)?;
     }
     let t = now();
     let ctx = ChainContext {
@@ -174,7 +167,6 @@ fn build(kind: Kind, a: OpArgs, out: &Output) -> Result<(), CliError> {
         root: &tenant.root,
         now: t,
     };
-    verify_chain(&chain, &ctx, &mut NoCache).map_err(|e| chain_error(&e, &tenant.root))?;
 
     let body = match (kind, &a.input) {
         (Kind::Delete, Some(_)) => {
@@ -293,16 +285,41 @@ fn build(kind: Kind, a: OpArgs, out: &Output) -> Result<(), CliError> {
                 .hint("the chain does not allow this operation: see `zkscim cert show` of the chain, or ask for a wider certificate")
         })?;
 
-    write_atomic(&a.out, &bytes, a.force)?;
+    if let Some(path) = &a.out {
+        if !a.force && path.exists() {
+            return Err(crate::files::exists(path));
+        }
+    }
+    let applied = match &server {
+        Some(url) => Some(crate::remote::submit(url, &tenant, &bytes)?),
+        None => None,
+    };
+    if let Some(path) = &a.out {
+        write_atomic(path, &bytes, a.force)?;
+    }
     let op_name = signed.body().operation().as_str();
     let indexed: Vec<&String> = signed.body().indexes.keys().collect();
+    let destination = match (&a.out, &applied) {
+        (Some(p), None) => format!("→ {}", p.display()),
+        (Some(p), Some(_)) => format!("→ {} and submitted", p.display()),
+        (None, _) => "submitted".to_owned(),
+    };
+    let result = match &applied {
+        Some(r) => format!(
+            "\napplied at log index {} → version {}{} (receipt verified: inclusion proof in the log key's signed checkpoint of size {})",
+            r.index,
+            r.version.as_deref().unwrap_or("-"),
+            if r.duplicate { ", already logged" } else { "" },
+            r.tree_size
+        ),
+        None => String::new(),
+    };
     out.result(
         &format!(
-            "signed {op_name} of {} {id} for tenant {} ({} bytes) → {}\n  signer:  {}\n  sealed:  {}\n  indexed: {}",
+            "signed {op_name} of {} {id} for tenant {} ({} bytes) {destination}\n  signer:  {}\n  sealed:  {}\n  indexed: {}{result}",
             a.resource_type,
             tenant.tenant,
             bytes.len(),
-            a.out.display(),
             key.key_id().short(),
             if sealed.is_empty() { "none".to_owned() } else { sealed.iter().cloned().collect::<Vec<_>>().join(", ") },
             if indexed.is_empty() { "none".to_owned() } else { indexed.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ") },
@@ -318,6 +335,12 @@ fn build(kind: Kind, a: OpArgs, out: &Output) -> Result<(), CliError> {
             "indexed": indexed,
             "bytes": bytes.len(),
             "submitted_hash": hex(&signed.submitted_hash()),
+            "status": if applied.is_some() { "applied" } else { "signed" },
+            "index": applied.as_ref().map(|r| r.index),
+            "version": applied.as_ref().and_then(|r| r.version.clone()),
+            "etag": applied.as_ref().and_then(|r| r.version.clone()),
+            "duplicate": applied.as_ref().map(|r| r.duplicate),
+            "receipt": applied.as_ref().map(|r| r.receipt.clone()),
         }),
     );
     Ok(())
@@ -467,7 +490,7 @@ fn filter_tokens(filter: &str) -> Vec<String> {
 }
 
 /// Whether an attribute's blind index is case-sensitive (RFC 7643 `caseExact`).
-fn case_exact(path: &str) -> bool {
+pub(crate) fn case_exact(path: &str) -> bool {
     path == "externalid"
 }
 
@@ -738,7 +761,7 @@ fn is_extension_urn(urn: &str) -> bool {
 }
 
 /// A URN-qualified attribute (`urn:…:User:manager`) rather than a schema URN.
-fn is_attribute_urn(key: &str) -> bool {
+pub(crate) fn is_attribute_urn(key: &str) -> bool {
     !is_extension_urn(key)
         && key
             .rsplit_once(':')
