@@ -163,6 +163,57 @@ fn export_verify_tamper_fork_and_witness() {
     let o = witness();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(String::from_utf8_lossy(&o.stdout).starts_with("— witness.example "));
+    // Submitted, the cosignature is served beside the checkpoint and checked by auditors.
+    let o = zkscim(&[
+        "audit",
+        "witness",
+        "--json",
+        "--submit",
+        "--server",
+        &server.base,
+        "--tenant",
+        "acme",
+        "--log-key",
+        &key,
+        "--key",
+        wkey.to_str().unwrap(),
+        "--name",
+        "witness.example",
+        "--state",
+        wstate.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let w: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let witness_key = w["witness_key"].as_str().unwrap().to_owned();
+    assert!(server.checkpoint("acme").contains("— witness.example "));
+    let o = zkscim(&[
+        "audit",
+        "verify",
+        "--server",
+        &server.base,
+        "--tenant",
+        "acme",
+        "--root",
+        &root,
+        "--log-key",
+        &key,
+        "--witness-key",
+        &witness_key,
+    ]);
+    assert!(
+        o.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    // Garbage is not stored.
+    server
+        .post(
+            "/v1/tenants/acme/log/cosignatures",
+            b"not a signature line",
+            None,
+        )
+        .assert_error(400, "cosignature.invalid");
     let r = server.submit(
         "acme",
         &t.op(

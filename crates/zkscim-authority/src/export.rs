@@ -72,6 +72,7 @@ pub fn write_export<W: Write>(
         }
         start = end;
     }
-    writer.write_checkpoint(&head.checkpoint, &[])?;
+    let cosignatures = reader.cosignatures(tenant, head.size)?;
+    writer.write_checkpoint(&head.checkpoint, &cosignatures)?;
     Ok((writer.finish()?, head.size))
 }

@@ -163,6 +163,7 @@ pub fn router(authority: Authority, config: HttpConfig) -> Router {
         .route("/v1/tenants/{tenant}/submissions/batch", post(submit_batch))
         .route("/v1/tenants/{tenant}/log/checkpoint", get(checkpoint))
         .route("/v1/tenants/{tenant}/log/key", get(log_key))
+        .route("/v1/tenants/{tenant}/log/cosignatures", post(cosign))
         .route("/v1/tenants/{tenant}/log/entries", get(entries))
         .route("/v1/tenants/{tenant}/log/submitted/{hash}", get(submitted))
         .route("/v1/tenants/{tenant}/log/proof/inclusion", get(inclusion))
@@ -385,6 +386,28 @@ async fn checkpoint(
         response.headers_mut().insert("x-zkscim-tree-size", v);
     }
     Ok(response)
+}
+
+async fn cosign(
+    State(s): State<AppState>,
+    Path(tenant): Path<String>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let line = std::str::from_utf8(&body).map_err(|_| {
+        ApiError::new(
+            400,
+            "cosignature.invalid",
+            "the body must be one UTF-8 text line",
+        )
+    })?;
+    let size = s
+        .authority
+        .add_cosignature(&tenant, line)
+        .map_err(|e| match e {
+            ReadError::Invalid(d) => ApiError::new(400, "cosignature.invalid", d),
+            other => other.into(),
+        })?;
+    Ok((StatusCode::CREATED, axum::Json(json!({"treeSize": size}))).into_response())
 }
 
 async fn log_key(

@@ -499,13 +499,56 @@ impl Authority {
         result
     }
 
-    /// Log size and latest signed checkpoint.
-    pub fn checkpoint(&self, tenant: &str) -> Result<(u64, String), ReadError> {
+    /// Stores a witness's cosignature line (C2SP tlog-cosignature) for the latest checkpoint.
+    /// The server cannot judge witnesses (it does not know their keys); it only checks the line
+    /// is a well-formed signature line on the checkpoint, and serves it for clients to verify.
+    pub fn add_cosignature(&self, tenant: &str, line: &str) -> Result<u64, ReadError> {
+        let (size, note) = self.checkpoint_only(tenant)?;
+        let mut line = line.trim_end_matches(['\r', '\n']).to_owned();
+        line.push('\n');
+        if line.matches('\n').count() != 1 || !line.starts_with("— ") {
+            return Err(ReadError::Invalid(
+                "a cosignature is one signature line: '— <name> <base64>'".into(),
+            ));
+        }
+        let combined = format!("{note}{line}");
+        let parsed = zkscim_proto::note::SignedNote::parse(&combined).map_err(|e| {
+            ReadError::Invalid(format!("not a signature line for this checkpoint: {e}"))
+        })?;
+        let before = zkscim_proto::note::SignedNote::parse(&note)
+            .map_err(|e| ReadError::Invalid(e.to_string()))?;
+        if parsed.signatures().len() != before.signatures().len() + 1 {
+            return Err(ReadError::Invalid("the line adds no signature".into()));
+        }
+        if !store::add_cosignature(&self.inner.config.database, tenant, size, &line)? {
+            return Err(ReadError::Invalid(format!(
+                "this checkpoint already has {} cosignatures",
+                store::MAX_COSIGNATURES
+            )));
+        }
+        Ok(size)
+    }
+
+    fn checkpoint_only(&self, tenant: &str) -> Result<(u64, String), ReadError> {
         self.with_reader(|r| {
             let head = r
                 .head(tenant)?
                 .ok_or_else(|| ReadError::NotFound(format!("tenant '{tenant}' has no log")))?;
             Ok((head.size, head.checkpoint))
+        })
+    }
+
+    /// Log size and latest signed checkpoint, with the witness cosignatures stored for it.
+    pub fn checkpoint(&self, tenant: &str) -> Result<(u64, String), ReadError> {
+        self.with_reader(|r| {
+            let head = r
+                .head(tenant)?
+                .ok_or_else(|| ReadError::NotFound(format!("tenant '{tenant}' has no log")))?;
+            let mut note = head.checkpoint;
+            for line in r.cosignatures(tenant, head.size)? {
+                note.push_str(&line);
+            }
+            Ok((head.size, note))
         })
     }
 

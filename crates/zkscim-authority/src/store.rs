@@ -303,7 +303,40 @@ const MIGRATIONS: &[&str] = &[
     ) WITHOUT ROWID;
     CREATE INDEX index_values_by_owner ON index_values (tenant, rtype, id);
     "#,
+    // Version 2: witness cosignatures served beside the checkpoint they sign.
+    r#"
+    CREATE TABLE cosignatures (
+        tenant TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        line TEXT NOT NULL,
+        PRIMARY KEY (tenant, size, line)
+    ) WITHOUT ROWID;
+    "#,
 ];
+
+/// Most cosignatures kept per checkpoint.
+pub const MAX_COSIGNATURES: usize = 32;
+
+/// Stores a witness cosignature line for `tenant`'s checkpoint of size `size`, through its own
+/// short-lived connection (cosignatures are rare and do not go through the log writer).
+/// Returns false when the checkpoint already has [`MAX_COSIGNATURES`].
+pub fn add_cosignature(path: &Path, tenant: &str, size: u64, line: &str) -> StoreResult<bool> {
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    let count: i64 = conn.query_row(
+        "SELECT COUNT(*) FROM cosignatures WHERE tenant = ?1 AND size = ?2",
+        params![tenant, sql_int(size)],
+        |r| r.get(0),
+    )?;
+    if count as usize >= MAX_COSIGNATURES {
+        return Ok(false);
+    }
+    conn.execute(
+        "INSERT OR IGNORE INTO cosignatures (tenant, size, line) VALUES (?1, ?2, ?3)",
+        params![tenant, sql_int(size), line],
+    )?;
+    Ok(true)
+}
 
 fn configure(conn: &Connection) -> StoreResult<()> {
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
@@ -815,6 +848,15 @@ impl Reader {
             .optional()?
             .map(blob32)
             .transpose()
+    }
+
+    /// Cosignature lines stored for the checkpoint of size `size`.
+    pub fn cosignatures(&self, tenant: &str, size: u64) -> StoreResult<Vec<String>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT line FROM cosignatures WHERE tenant = ?1 AND size = ?2 ORDER BY line",
+        )?;
+        let rows = stmt.query_map(params![tenant, sql_int(size)], |r| r.get::<_, String>(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 
     /// Whether a certificate is revoked.

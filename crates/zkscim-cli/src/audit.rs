@@ -81,6 +81,9 @@ pub struct WitnessArgs {
     /// The witness's state file.
     #[arg(long)]
     state: PathBuf,
+    /// Also hand the cosignature to the server, which serves it beside the checkpoint.
+    #[arg(long)]
+    submit: bool,
 }
 
 /// Write a tenant's log as an export file, straight from the database (operator side).
@@ -330,7 +333,26 @@ fn witness(args: WitnessArgs, out: &Output) -> Result<(), CliError> {
         zkscim_audit::state::save(&args.state, state)
             .map_err(|e| CliError::new("audit.state", e))?;
     }
-    out.result(&line, &json!({"cosignature": line, "tree_size": new_size}));
+    if args.submit {
+        let resp = client.post_text(
+            &format!("/v1/tenants/{}/log/cosignatures", args.tenant),
+            &line,
+        )?;
+        if resp.status != 201 {
+            return Err(CliError::new(
+                "audit.cosignature_refused",
+                format!("the server refused the cosignature: {}", resp.body),
+            ));
+        }
+    }
+    let verifier = signer
+        .verifier_key()
+        .map(|k| k.to_string())
+        .unwrap_or_default();
+    out.result(
+        line.trim_end(),
+        &json!({"cosignature": line, "tree_size": new_size, "witness_key": verifier, "submitted": args.submit}),
+    );
     Ok(())
 }
 

@@ -50,6 +50,23 @@ impl Client {
         format!("{}{path}", self.base)
     }
 
+    /// POSTs a text body; returns the JSON answer whatever its status.
+    pub fn post_text(&self, path: &str, text: &str) -> Result<Response, CliError> {
+        let mut resp = self
+            .agent
+            .post(&self.url(path))
+            .header("content-type", "text/plain; charset=utf-8")
+            .send(text.as_bytes())
+            .map_err(|e| unreachable(&self.base, e))?;
+        let status = resp.status().as_u16();
+        let text = resp
+            .body_mut()
+            .read_to_string()
+            .map_err(|e| unreachable(&self.base, e))?;
+        let body = serde_json::from_str(&text).unwrap_or(Json::String(text));
+        Ok(Response { status, body })
+    }
+
     /// POSTs CBOR bytes; returns the JSON answer whatever its status.
     pub fn post_cbor(
         &self,
