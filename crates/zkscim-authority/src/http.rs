@@ -163,6 +163,7 @@ pub fn router(authority: Authority, config: HttpConfig) -> Router {
         .route("/v1/tenants/{tenant}/submissions/batch", post(submit_batch))
         .route("/v1/tenants/{tenant}/log/checkpoint", get(checkpoint))
         .route("/v1/tenants/{tenant}/log/key", get(log_key))
+        .route("/v1/tenants/{tenant}/log/cosignatures", post(cosign))
         .route("/v1/tenants/{tenant}/log/entries", get(entries))
         .route("/v1/tenants/{tenant}/log/submitted/{hash}", get(submitted))
         .route("/v1/tenants/{tenant}/log/proof/inclusion", get(inclusion))
@@ -171,6 +172,7 @@ pub fn router(authority: Authority, config: HttpConfig) -> Router {
             get(consistency),
         )
         .route("/v1/tenants/{tenant}/digest", get(digest))
+        .route("/v1/tenants/{tenant}/log/export", get(export_log))
         .route("/scim/v2/{tenant}/{endpoint}", get(scim_collection))
         .route("/scim/v2/{tenant}/{endpoint}/{id}", get(scim_item))
         .fallback(|| async { ApiError::new(404, "http.not_found", "no such endpoint") })
@@ -180,8 +182,59 @@ pub fn router(authority: Authority, config: HttpConfig) -> Router {
             StatusCode::REQUEST_TIMEOUT,
             timeout,
         ))
+        .layer(axum::middleware::map_response(scim_errors))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)
+}
+
+/// Turns the plain-text rejections of layers and extractors (body limit, timeout, malformed
+/// query) into SCIM error documents, so every failure has the same shape.
+async fn scim_errors(response: Response) -> Response {
+    let status = response.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("json"));
+    if is_json {
+        return response;
+    }
+    let body = axum::body::to_bytes(response.into_body(), 4096)
+        .await
+        .unwrap_or_default();
+    let text = String::from_utf8_lossy(&body).trim().to_owned();
+    let (code, detail) = match status.as_u16() {
+        413 => (
+            "submit.too_large",
+            "request body larger than the server accepts".to_owned(),
+        ),
+        408 => ("http.timeout", "the request took too long".to_owned()),
+        405 => (
+            "http.method_not_allowed",
+            "method not allowed on this endpoint".to_owned(),
+        ),
+        400 => ("http.bad_request", format!("malformed request: {text}")),
+        _ => (
+            "http.error",
+            if text.is_empty() {
+                status.to_string()
+            } else {
+                text
+            },
+        ),
+    };
+    ApiError::new(status.as_u16(), code, detail).into_response()
+}
+
+fn bad_query(e: axum::extract::rejection::QueryRejection) -> ApiError {
+    ApiError::new(
+        400,
+        "read.invalid",
+        format!("query parameters: {}", e.body_text()),
+    )
 }
 
 async fn metrics(State(s): State<AppState>) -> impl IntoResponse {
@@ -335,6 +388,28 @@ async fn checkpoint(
     Ok(response)
 }
 
+async fn cosign(
+    State(s): State<AppState>,
+    Path(tenant): Path<String>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let line = std::str::from_utf8(&body).map_err(|_| {
+        ApiError::new(
+            400,
+            "cosignature.invalid",
+            "the body must be one UTF-8 text line",
+        )
+    })?;
+    let size = s
+        .authority
+        .add_cosignature(&tenant, line)
+        .map_err(|e| match e {
+            ReadError::Invalid(d) => ApiError::new(400, "cosignature.invalid", d),
+            other => other.into(),
+        })?;
+    Ok((StatusCode::CREATED, axum::Json(json!({"treeSize": size}))).into_response())
+}
+
 async fn log_key(
     State(s): State<AppState>,
     Path(tenant): Path<String>,
@@ -358,8 +433,9 @@ struct Range {
 async fn entries(
     State(s): State<AppState>,
     Path(tenant): Path<String>,
-    Query(range): Query<Range>,
+    range: Result<Query<Range>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
+    let Query(range) = range.map_err(bad_query)?;
     let (size, _) = s.authority.checkpoint(&tenant)?;
     let end = range
         .end
@@ -396,8 +472,9 @@ struct InclusionQuery {
 async fn inclusion(
     State(s): State<AppState>,
     Path(tenant): Path<String>,
-    Query(q): Query<InclusionQuery>,
+    q: Result<Query<InclusionQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
+    let Query(q) = q.map_err(bad_query)?;
     let size = match q.size {
         Some(size) => size,
         None => s.authority.checkpoint(&tenant)?.0,
@@ -415,14 +492,81 @@ struct ConsistencyQuery {
 async fn consistency(
     State(s): State<AppState>,
     Path(tenant): Path<String>,
-    Query(q): Query<ConsistencyQuery>,
+    q: Result<Query<ConsistencyQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
+    let Query(q) = q.map_err(bad_query)?;
     let new = match q.new {
         Some(n) => n,
         None => s.authority.checkpoint(&tenant)?.0,
     };
     let proof = s.authority.consistency_proof(&tenant, q.old, new)?;
     Ok(axum::Json(json!({"old": q.old, "new": new, "proof": proof.iter().map(hex::encode).collect::<Vec<_>>()})).into_response())
+}
+
+/// A `Write` that hands chunks to the response stream; blocks when the client reads slowly.
+struct ChannelWriter {
+    tx: tokio::sync::mpsc::Sender<Result<Bytes, std::io::Error>>,
+    buf: Vec<u8>,
+}
+
+impl std::io::Write for ChannelWriter {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        self.buf.extend_from_slice(data);
+        if self.buf.len() >= 256 * 1024 {
+            self.flush()?;
+        }
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let chunk = Bytes::from(std::mem::take(&mut self.buf));
+        self.tx
+            .blocking_send(Ok(chunk))
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "client went away"))
+    }
+}
+
+/// The whole log as an export file (`spec/export.md`), streamed.
+async fn export_log(
+    State(s): State<AppState>,
+    Path(tenant): Path<String>,
+) -> Result<Response, ApiError> {
+    let (size, _) = s.authority.checkpoint(&tenant)?;
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(8);
+    let authority = s.authority.clone();
+    tokio::task::spawn_blocking(move || {
+        let writer = ChannelWriter {
+            tx: tx.clone(),
+            buf: Vec::new(),
+        };
+        match authority.export(&tenant, writer) {
+            Ok((mut w, _)) => {
+                let _ = std::io::Write::flush(&mut w);
+            }
+            Err(e) => {
+                let _ = tx.blocking_send(Err(std::io::Error::other(e.to_string())));
+            }
+        }
+    });
+    let stream = futures_util_stream(rx);
+    let mut response = axum::body::Body::from_stream(stream).into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/vnd.zkscim.export"),
+    );
+    if let Ok(v) = HeaderValue::from_str(&size.to_string()) {
+        response.headers_mut().insert("x-zkscim-tree-size", v);
+    }
+    Ok(response)
+}
+
+fn futures_util_stream(
+    rx: tokio::sync::mpsc::Receiver<Result<Bytes, std::io::Error>>,
+) -> impl futures_core::Stream<Item = Result<Bytes, std::io::Error>> {
+    tokio_stream::wrappers::ReceiverStream::new(rx)
 }
 
 async fn digest(
@@ -444,9 +588,7 @@ fn discovery(
     let base = format!("/scim/v2/{tenant}");
     let registry = s.authority.registry();
     Some(match (endpoint, id) {
-        ("ServiceProviderConfig", None) => {
-            Ok(zkscim_scim::ServiceProviderConfig::default().to_json(&base))
-        }
+        ("ServiceProviderConfig", None) => Ok(service_provider_config().to_json(&base)),
         ("ResourceTypes", None) => Ok(zkscim_scim::resource_types_document(registry, &base)),
         ("ResourceTypes", Some(id)) => {
             zkscim_scim::resource_type_document(registry, id, &base).map_err(Into::into)
@@ -457,6 +599,24 @@ fn discovery(
         }
         _ => return None,
     })
+}
+
+/// What this server supports: reads only (writes are signed statements submitted to `/v1`),
+/// authenticated by signed read requests rather than bearer tokens.
+fn service_provider_config() -> zkscim_scim::ServiceProviderConfig {
+    zkscim_scim::ServiceProviderConfig {
+        patch: false,
+        change_password: false,
+        authentication_schemes: vec![zkscim_scim::discovery::AuthScheme {
+            scheme_type: "zkscim-signed-request".into(),
+            name: "zkscim signed read request".into(),
+            description: "Authorization: ZKSCIM <base64url COSE_Sign1 read request bound to the method and path>, signed under the tenant's delegation chain with the 'read' operation in scope".into(),
+            spec_uri: None,
+            documentation_uri: None,
+            primary: true,
+        }],
+        ..zkscim_scim::ServiceProviderConfig::default()
+    }
 }
 
 fn scim_json(value: Json) -> Response {

@@ -11,6 +11,7 @@
 //! tenant's key or query reach another tenant's data.
 #![forbid(unsafe_code)]
 
+pub mod export;
 pub mod http;
 pub mod log;
 pub mod metrics;
@@ -27,7 +28,7 @@ use tokio::sync::{mpsc, oneshot};
 use zkscim_proto::cert::CertId;
 use zkscim_proto::envelope::{self, EnvelopeError};
 use zkscim_proto::keys::{PublicKey, SigningKey};
-use zkscim_proto::log_entry::Outcome;
+use zkscim_proto::log_entry::{LogEntry, Outcome};
 use zkscim_proto::merkle::{self, Hash, NodeSource};
 use zkscim_proto::note::NoteSigner;
 use zkscim_rules::{Refusal, Settings, TenantInfo, Verification};
@@ -498,13 +499,56 @@ impl Authority {
         result
     }
 
-    /// Log size and latest signed checkpoint.
-    pub fn checkpoint(&self, tenant: &str) -> Result<(u64, String), ReadError> {
+    /// Stores a witness's cosignature line (C2SP tlog-cosignature) for the latest checkpoint.
+    /// The server cannot judge witnesses (it does not know their keys); it only checks the line
+    /// is a well-formed signature line on the checkpoint, and serves it for clients to verify.
+    pub fn add_cosignature(&self, tenant: &str, line: &str) -> Result<u64, ReadError> {
+        let (size, note) = self.checkpoint_only(tenant)?;
+        let mut line = line.trim_end_matches(['\r', '\n']).to_owned();
+        line.push('\n');
+        if line.matches('\n').count() != 1 || !line.starts_with("— ") {
+            return Err(ReadError::Invalid(
+                "a cosignature is one signature line: '— <name> <base64>'".into(),
+            ));
+        }
+        let combined = format!("{note}{line}");
+        let parsed = zkscim_proto::note::SignedNote::parse(&combined).map_err(|e| {
+            ReadError::Invalid(format!("not a signature line for this checkpoint: {e}"))
+        })?;
+        let before = zkscim_proto::note::SignedNote::parse(&note)
+            .map_err(|e| ReadError::Invalid(e.to_string()))?;
+        if parsed.signatures().len() != before.signatures().len() + 1 {
+            return Err(ReadError::Invalid("the line adds no signature".into()));
+        }
+        if !store::add_cosignature(&self.inner.config.database, tenant, size, &line)? {
+            return Err(ReadError::Invalid(format!(
+                "this checkpoint already has {} cosignatures",
+                store::MAX_COSIGNATURES
+            )));
+        }
+        Ok(size)
+    }
+
+    fn checkpoint_only(&self, tenant: &str) -> Result<(u64, String), ReadError> {
         self.with_reader(|r| {
             let head = r
                 .head(tenant)?
                 .ok_or_else(|| ReadError::NotFound(format!("tenant '{tenant}' has no log")))?;
             Ok((head.size, head.checkpoint))
+        })
+    }
+
+    /// Log size and latest signed checkpoint, with the witness cosignatures stored for it.
+    pub fn checkpoint(&self, tenant: &str) -> Result<(u64, String), ReadError> {
+        self.with_reader(|r| {
+            let head = r
+                .head(tenant)?
+                .ok_or_else(|| ReadError::NotFound(format!("tenant '{tenant}' has no log")))?;
+            let mut note = head.checkpoint;
+            for line in r.cosignatures(tenant, head.size)? {
+                note.push_str(&line);
+            }
+            Ok((head.size, note))
         })
     }
 
@@ -522,6 +566,44 @@ impl Authority {
             ));
         }
         self.with_reader(|r| Ok(r.entries(tenant, start, end)?))
+    }
+
+    /// The event feed: decoded log entries from index `cursor` on (at most `limit`, ≤ 1000), and
+    /// the cursor to pass next time. The log is the feed, so resuming after any index is exact
+    /// and re-reading is idempotent.
+    pub fn events(
+        &self,
+        tenant: &str,
+        cursor: u64,
+        limit: u64,
+    ) -> Result<(Vec<LogEntry>, u64), ReadError> {
+        let (size, _) = self.checkpoint(tenant)?;
+        let end = size.min(cursor.saturating_add(limit.min(1000)));
+        if cursor >= end {
+            return Ok((Vec::new(), cursor));
+        }
+        let rows = self.entries(tenant, cursor, end)?;
+        let mut events = Vec::with_capacity(rows.len());
+        for row in rows {
+            events.push(
+                LogEntry::from_bytes(&row.entry)
+                    .map_err(|e| ReadError::Store(StoreError::Corrupt(e.to_string())))?,
+            );
+        }
+        Ok((events, end))
+    }
+
+    /// Writes the tenant's log as an export file (see [`export::write_export`]).
+    pub fn export<W: std::io::Write>(
+        &self,
+        tenant: &str,
+        out: W,
+    ) -> Result<(W, u64), export::ExportFailure> {
+        let key = self
+            .log_verifier_key(tenant)
+            .map_err(|e| export::ExportFailure::Store(StoreError::Corrupt(e.to_string())))?;
+        let reader = store::open_reader(&self.inner.config.database)?;
+        export::write_export(&reader, tenant, &self.origin(tenant), &key, out)
     }
 
     /// The exact bytes submitted with a given hash.

@@ -29,6 +29,11 @@ pub enum StoreError {
         /// Version this build supports.
         supported: i64,
     },
+    /// Another process holds the database's writer lock.
+    #[error(
+        "{0} is already open for writing by another zkscim process (one database, one writer)"
+    )]
+    Locked(String),
     /// Stored data does not decode: the file was altered outside zkscim.
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
@@ -41,6 +46,7 @@ impl StoreError {
             StoreError::Sqlite(_) => "store.sqlite",
             StoreError::TooNew { .. } => "store.too_new",
             StoreError::Corrupt(_) => "store.corrupt",
+            StoreError::Locked(_) => "store.locked",
         }
     }
 }
@@ -211,6 +217,9 @@ pub trait Store: Send {
 pub struct SqliteStore {
     path: PathBuf,
     writer: Connection,
+    /// Held for the store's lifetime: a second writer on the same file would fork the log heads
+    /// kept in memory.
+    _lock: std::fs::File,
 }
 
 const MIGRATIONS: &[&str] = &[
@@ -294,12 +303,45 @@ const MIGRATIONS: &[&str] = &[
     ) WITHOUT ROWID;
     CREATE INDEX index_values_by_owner ON index_values (tenant, rtype, id);
     "#,
-    // Version 2: `identity_exists` looks resources up by id across types; without this index
+    // Version 2: witness cosignatures served beside the checkpoint they sign.
+    r#"
+    CREATE TABLE cosignatures (
+        tenant TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        line TEXT NOT NULL,
+        PRIMARY KEY (tenant, size, line)
+    ) WITHOUT ROWID;
+    "#,
+    // Version 3: `identity_exists` looks resources up by id across types; without this index
     // that was a scan of every resource of the tenant, once per membership change.
     r#"
     CREATE INDEX resources_by_id ON resources (tenant, id);
     "#,
 ];
+
+/// Most cosignatures kept per checkpoint.
+pub const MAX_COSIGNATURES: usize = 32;
+
+/// Stores a witness cosignature line for `tenant`'s checkpoint of size `size`, through its own
+/// short-lived connection (cosignatures are rare and do not go through the log writer).
+/// Returns false when the checkpoint already has [`MAX_COSIGNATURES`].
+pub fn add_cosignature(path: &Path, tenant: &str, size: u64, line: &str) -> StoreResult<bool> {
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    let count: i64 = conn.query_row(
+        "SELECT COUNT(*) FROM cosignatures WHERE tenant = ?1 AND size = ?2",
+        params![tenant, sql_int(size)],
+        |r| r.get(0),
+    )?;
+    if count as usize >= MAX_COSIGNATURES {
+        return Ok(false);
+    }
+    conn.execute(
+        "INSERT OR IGNORE INTO cosignatures (tenant, size, line) VALUES (?1, ?2, ?3)",
+        params![tenant, sql_int(size), line],
+    )?;
+    Ok(true)
+}
 
 /// Statements each connection keeps prepared: the writer's transaction cycles through about 25
 /// distinct statements, more than rusqlite's default of 16, which made the cache thrash and
@@ -329,12 +371,32 @@ fn configure(conn: &Connection) -> StoreResult<()> {
 impl SqliteStore {
     /// Opens (creating if needed) the database at `path` and brings its schema up to date.
     pub fn open(path: &Path) -> StoreResult<SqliteStore> {
+        let mut lock_name = path
+            .file_name()
+            .map(|n| n.to_os_string())
+            .unwrap_or_default();
+        lock_name.push(".lock");
+        let lock_path = path.with_file_name(lock_name);
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|e| {
+                StoreError::Corrupt(format!(
+                    "cannot open the lock file {}: {e}",
+                    lock_path.display()
+                ))
+            })?;
+        lock.try_lock()
+            .map_err(|_| StoreError::Locked(path.display().to_string()))?;
         let mut writer = Connection::open(path)?;
         configure(&writer)?;
         migrate(&mut writer)?;
         Ok(SqliteStore {
             path: path.to_path_buf(),
             writer,
+            _lock: lock,
         })
     }
 
@@ -811,6 +873,15 @@ impl Reader {
             .transpose()
     }
 
+    /// Cosignature lines stored for the checkpoint of size `size`.
+    pub fn cosignatures(&self, tenant: &str, size: u64) -> StoreResult<Vec<String>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT line FROM cosignatures WHERE tenant = ?1 AND size = ?2 ORDER BY line",
+        )?;
+        let rows = stmt.query_map(params![tenant, sql_int(size)], |r| r.get::<_, String>(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     /// Whether a certificate is revoked.
     pub fn is_revoked(&self, tenant: &str, id: &[u8; 32]) -> StoreResult<bool> {
         Ok(self
@@ -965,6 +1036,16 @@ mod tests {
             SqliteStore::open(&path).unwrap_err().code(),
             "store.too_new"
         );
+    }
+
+    #[test]
+    fn one_writer_per_database() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("z.db");
+        let first = SqliteStore::open(&path).unwrap();
+        assert_eq!(SqliteStore::open(&path).unwrap_err().code(), "store.locked");
+        drop(first);
+        SqliteStore::open(&path).unwrap();
     }
 
     #[test]

@@ -5,9 +5,26 @@
 //! behind when a command fails.
 #![forbid(unsafe_code)]
 
+mod audit;
+mod cert;
+mod client;
+mod config;
+mod duration;
+mod explain;
+mod files;
 mod key;
+mod op;
 mod output;
+mod quickstart;
+mod read;
+mod remote;
+mod revoke;
+mod scope_args;
 mod serve;
+mod signer;
+mod submit;
+mod tenant;
+mod verify;
 
 use std::process::ExitCode;
 
@@ -34,9 +51,72 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Generate and inspect Ed25519 keys.
+    ///
+    /// Example: `zkscim key generate --out admin.pem`
     #[command(subcommand)]
     Key(key::KeyCommand),
+    /// Explain a log entry: who authorised it, under what scope, what to revoke to stop it.
+    ///
+    /// Example: `zkscim explain 3 --tenant acme --server http://127.0.0.1:8422`
+    Explain(explain::ExplainArgs),
+    /// Run the whole system once on a temporary database and explain each step.
+    ///
+    /// Example: `zkscim quickstart`
+    Quickstart,
+    /// Issue, show, verify and renew delegation certificates (offline).
+    ///
+    /// Example: `zkscim cert show okta.chain`
+    #[command(subcommand)]
+    Cert(cert::CertCommand),
+    /// Create, register and inspect a tenant directory: root key, seal secret, protection
+    /// profile, server and log key.
+    ///
+    /// Example: `zkscim tenant init --tenant acme --dir ./acme --server http://127.0.0.1:8422
+    /// --admin-token s3cret`
+    #[command(subcommand)]
+    Tenant(tenant::TenantCommand),
+    /// Seal, blind-index, sign and submit SCIM operations; verify the receipt.
+    ///
+    /// Example: `zkscim op create --type User user.json --tenant-dir ./acme --key okta.pem
+    /// --chain okta.chain`
+    #[command(subcommand)]
+    Op(op::OpCommand),
+    /// Revoke a certificate and its whole subtree on the server (irreversible).
+    ///
+    /// Given a certificate (or chain) file, the revocation carries the certificate (the last
+    /// one of a chain file), so even a certificate the log has never seen can be revoked.
+    ///
+    /// Example: `zkscim revoke okta.cert --tenant-dir ./acme --key admin.pem --chain
+    /// admin.chain --reason "rotated"`
+    Revoke(revoke::RevokeArgs),
+    /// Submit signed bytes written earlier with `--out`, and verify the receipt.
+    ///
+    /// Example: `zkscim submit op.cbor --tenant-dir ./acme --server http://127.0.0.1:8422`
+    Submit(submit::SubmitArgs),
+    /// Read one resource with a signed read and unseal it locally.
+    ///
+    /// Example: `zkscim get User 2819c223-7f76-453a-919d-413861904646 --tenant-dir ./acme --key
+    /// admin.pem --chain admin.chain`
+    Get(read::GetArgs),
+    /// List resources with a signed read and unseal them locally; `eq` filters on sealed +
+    /// indexed attributes are sent as blind indexes.
+    ///
+    /// Example: `zkscim list User --filter 'userName eq "alice@example.com"' --tenant-dir ./acme
+    /// --key admin.pem --chain admin.chain`
+    List(read::ListArgs),
+    /// Verify a tenant's log as an independent auditor; witness checkpoints.
+    ///
+    /// Example: `zkscim audit verify --server http://127.0.0.1:8422 --tenant acme --root
+    /// acme/root.pub --log-key "$(cat log.key)"`
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
+    /// Write a tenant's log as an export file for auditors (operator side, reads the database).
+    ///
+    /// Example: `zkscim export --db ./zkscim.db --tenant acme --out acme.zkx`
+    Export(audit::ExportArgs),
     /// Run the authority server (HTTP on SQLite).
+    ///
+    /// Example: `ZKSCIM_ADMIN_TOKEN=s3cret zkscim serve --db ./zkscim.db --listen 127.0.0.1:8422`
     Serve(serve::ServeArgs),
     /// Print shell completions.
     ///
@@ -58,7 +138,18 @@ fn main() -> ExitCode {
     let out = Output::new(cli.json);
     let result: Result<(), CliError> = match cli.command {
         Command::Key(cmd) => key::run(cmd, &out),
+        Command::Cert(cmd) => cert::run(cmd, &out),
+        Command::Tenant(cmd) => tenant::run(cmd, &out),
+        Command::Op(cmd) => op::run(cmd, &out),
+        Command::Revoke(args) => revoke::run(args, &out),
+        Command::Submit(args) => submit::run(args, &out),
+        Command::Get(args) => read::get(args, &out),
+        Command::List(args) => read::list(args, &out),
         Command::Serve(args) => serve::run(args, &out),
+        Command::Quickstart => quickstart::run(&out),
+        Command::Explain(args) => explain::run(args, &out),
+        Command::Audit(cmd) => audit::run(cmd, &out),
+        Command::Export(args) => audit::export(args, &out),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "zkscim", &mut std::io::stdout());
             Ok(())
@@ -70,5 +161,30 @@ fn main() -> ExitCode {
             out.error(&err);
             ExitCode::from(err.exit_code())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    fn check(cmd: &mut clap::Command, path: &str, missing: &mut Vec<String>) {
+        let name = format!("{path} {}", cmd.get_name());
+        if cmd.get_name() != "zkscim" && cmd.get_name() != "help" {
+            let help = cmd.render_long_help().to_string();
+            if !help.contains("Example:") {
+                missing.push(name.clone());
+            }
+        }
+        for sub in cmd.get_subcommands_mut() {
+            check(sub, &name, missing);
+        }
+    }
+
+    #[test]
+    fn every_subcommand_has_an_example() {
+        let mut missing = Vec::new();
+        check(&mut super::Cli::command(), "", &mut missing);
+        assert!(missing.is_empty(), "no `Example:` in --help of {missing:?}");
     }
 }

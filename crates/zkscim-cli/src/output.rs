@@ -13,6 +13,9 @@ pub struct CliError {
     pub hint: Option<String>,
     /// Process exit code: 1 for refusals and failures, 2 for bad usage or input.
     pub exit: u8,
+    /// The command already printed its full answer (a report with findings, say): only the
+    /// exit code remains to give, so `--json` output stays one document.
+    pub reported: bool,
 }
 
 impl CliError {
@@ -23,12 +26,19 @@ impl CliError {
             message: message.to_string(),
             hint: None,
             exit: 1,
+            reported: false,
         }
     }
 
     /// Adds a hint.
     pub fn hint(mut self, hint: impl Into<String>) -> CliError {
         self.hint = Some(hint.into());
+        self
+    }
+
+    /// Marks the error as already reported on stdout.
+    pub fn reported(mut self) -> CliError {
+        self.reported = true;
         self
     }
 
@@ -79,6 +89,11 @@ impl Output {
         Output { json }
     }
 
+    /// Whether JSON output was asked for.
+    pub fn is_json(&self) -> bool {
+        self.json
+    }
+
     /// Prints a result: `human` as text, or `value` as JSON.
     pub fn result(&self, human: &str, value: &serde_json::Value) {
         if self.json {
@@ -93,6 +108,9 @@ impl Output {
 
     /// Prints an error to stderr (as JSON on stdout with `--json`, so scripts get one document).
     pub fn error(&self, err: &CliError) {
+        if err.reported && self.json {
+            return;
+        }
         if self.json {
             let value = serde_json::json!({
                 "error": { "code": err.code, "message": err.message, "hint": err.hint }

@@ -121,6 +121,13 @@ pub struct Claims {
     pub scope: Scope,
 }
 
+/// Characters refused in labels: controls, and the invisible and bidirectional formatting
+/// characters that could make one label display as another in audit output.
+fn is_deceptive_char(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2069}' | '\u{FEFF}')
+}
+
 /// Tenant ids: 1 to 64 of `a-z`, `0-9`, `-`.
 pub fn validate_tenant_id(tenant: &str) -> Result<(), CertError> {
     let ok = !tenant.is_empty()
@@ -186,7 +193,7 @@ impl Claims {
                 )
             })?;
         let label = r.text(CLAIM_LABEL, "label")?.to_owned();
-        if label.len() > MAX_LABEL_LEN || label.chars().any(char::is_control) {
+        if label.len() > MAX_LABEL_LEN || label.chars().any(is_deceptive_char) {
             return Err(r
                 .invalid(
                     CLAIM_LABEL,
@@ -334,7 +341,15 @@ impl Certificate {
         }
         let payload = claims.to_cbor().to_bytes();
         let bytes = cose::sign(ObjectType::Certificate, issuer_key, &payload);
-        Certificate::parse(&bytes)
+        let issued = Certificate::parse(&bytes)?;
+        // A hand-built scope that does not survive encoding (e.g. a resource type named "*")
+        // would be signed as something else than what the issuer asked for.
+        if issued.claims != claims {
+            return Err(CertError::Issue(
+                "the claims do not survive encoding unchanged (is a resource type or group literally \"*\"?)".into(),
+            ));
+        }
+        Ok(issued)
     }
 
     /// The exact bytes.
@@ -685,7 +700,8 @@ pub fn verify_chain(
     let scope = parent.map_or_else(Scope::unlimited, |c| c.claims.scope.clone());
     Ok(VerifiedChain {
         signer: issuer_key,
-        break_glass: scope.has(Capability::BreakGlass),
+        // The root key is not a break-glass key: only a delegated scope carrying the capability is.
+        break_glass: !chain.is_empty() && scope.has(Capability::BreakGlass),
         scope,
         certificate_ids: chain.iter().map(Certificate::id).collect(),
         labels: chain.iter().map(|c| c.claims.label.clone()).collect(),

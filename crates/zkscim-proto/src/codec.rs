@@ -168,6 +168,12 @@ pub fn decode(bytes: &[u8]) -> Result<Value, CodecError> {
 
 /// Decode one deterministic-encoded item, refusing anything outside `limits`.
 pub fn decode_with_limits(bytes: &[u8], limits: Limits) -> Result<Value, CodecError> {
+    // The ceilings are hard: a caller may tighten them, never loosen them (recursion depth is
+    // stack use).
+    let limits = Limits {
+        max_bytes: limits.max_bytes.min(MAX_OBJECT_BYTES),
+        max_depth: limits.max_depth.min(MAX_DEPTH),
+    };
     if bytes.len() > limits.max_bytes {
         return Err(CodecError::TooLarge {
             len: bytes.len(),

@@ -78,6 +78,9 @@ pub const KEY_ROOT_KEY: i64 = 17;
 /// Payload key: blind indexes of sealed+indexed attributes this operation sets (map of
 /// normalised attribute path to `zkx1.` token, or null when the attribute is removed).
 pub const KEY_INDEXES: i64 = 18;
+/// Payload key: the revoked certificate itself (bstr), so a certificate never used in a logged
+/// statement (a read-only key, say) can still be revoked by an ancestor.
+pub const KEY_TARGET_CERTIFICATE: i64 = 19;
 /// Most blind indexes one operation may carry.
 pub const MAX_INDEXES: usize = 64;
 
@@ -761,6 +764,9 @@ pub struct Revocation {
     pub target: CertId,
     /// Why, for people (field 12): at most 1024 bytes, no control characters.
     pub reason: Option<String>,
+    /// The revoked certificate's bytes (field 19, optional): lets the log record a certificate it
+    /// has not seen yet, and the ancestry be checked. Its id must equal `target`.
+    pub certificate: Option<Box<Certificate>>,
 }
 
 impl Kind for Revocation {
@@ -771,6 +777,12 @@ impl Kind for Revocation {
     fn write(&self, map: MapBuilder) -> MapBuilder {
         map.field(KEY_TARGET, Value::bytes(self.target.0.to_vec()))
             .optional(KEY_REASON, self.reason.clone().map(Value::Text))
+            .optional(
+                KEY_TARGET_CERTIFICATE,
+                self.certificate
+                    .as_ref()
+                    .map(|c| Value::bytes(c.bytes().to_vec())),
+            )
     }
 
     fn read(r: &mut FieldReader<'_>) -> Result<Self, EnvelopeError> {
@@ -787,9 +799,28 @@ impl Kind for Revocation {
                     .into());
             }
         }
+        let certificate = match r.optional(KEY_TARGET_CERTIFICATE) {
+            None => None,
+            Some(_) => {
+                let bytes = r.bytes(KEY_TARGET_CERTIFICATE, "certificate")?;
+                let cert = Certificate::parse(bytes)
+                    .map_err(|source| EnvelopeError::Certificate { index: 0, source })?;
+                if cert.id() != target {
+                    return Err(r
+                        .invalid(
+                            KEY_TARGET_CERTIFICATE,
+                            "certificate",
+                            "its id (SHA-256 of its bytes) is not the target",
+                        )
+                        .into());
+                }
+                Some(Box::new(cert))
+            }
+        };
         Ok(Revocation {
             target,
             reason: reason.map(str::to_owned),
+            certificate,
         })
     }
 }
@@ -1316,6 +1347,7 @@ mod tests {
             Revocation {
                 target: CertId([9; 32]),
                 reason: Some("key lost".into()),
+                certificate: None,
             },
         );
         let policy = Envelope::new(

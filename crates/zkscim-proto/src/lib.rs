@@ -1,7 +1,7 @@
 //! zkscim wire formats: the single source of truth for every byte that is signed, hashed or
 //! logged.
 //!
-//! Owns: the CBOR codec (the only user of `serde_cbor`-style encoding in the workspace), keys and
+//! Owns: the CBOR codec (the only place in the workspace that encodes or decodes CBOR), keys and
 //! key ids, COSE_Sign1, delegation certificates and chain verification, scopes and their
 //! attenuation, operation envelopes and the paths they touch, sealed values and blind indexes,
 //! log entries, RFC 6962 Merkle trees and proofs, C2SP checkpoints and signed notes.
@@ -15,6 +15,7 @@ pub mod checkpoint;
 pub mod codec;
 pub mod cose;
 pub mod envelope;
+pub mod export;
 pub mod keys;
 pub mod log_entry;
 pub mod merkle;

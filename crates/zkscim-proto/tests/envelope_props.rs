@@ -612,6 +612,7 @@ fn other_kinds_refuse_bad_fields() {
         Revocation {
             target: CertId([1; 32]),
             reason: None,
+            certificate: None,
         },
     )
     .sign(&key(3));

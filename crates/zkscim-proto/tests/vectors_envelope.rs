@@ -195,6 +195,7 @@ fn build(desc: &Json, certs: &BTreeMap<String, Certificate>) -> (Vec<u8>, Vec<u8
                 Revocation {
                     target: CertId(hex32(&f["target"])),
                     reason: f["reason"].as_str().map(str::to_owned),
+                    certificate: None,
                 },
             );
             (env.encode_payload(), env.sign(&signer))

@@ -17,6 +17,7 @@
 #![forbid(unsafe_code)]
 
 pub mod memory;
+pub mod replay;
 mod time;
 pub mod view;
 
@@ -31,6 +32,7 @@ use zkscim_proto::scope::{AttrPath, Capability, Operation};
 use zkscim_proto::seal::{self, Protection, ProtectionProfile};
 use zkscim_scim::{ResourceSchema, SchemaRegistry, Uniqueness};
 
+pub use time::rfc3339;
 pub use view::{StateError, StateView, StoredResource};
 
 /// Settings the decision depends on; they are part of the log's meaning, so an auditor must use
@@ -367,7 +369,13 @@ pub fn decide(
     };
     let mut new_certificates = Vec::new();
     let mut seen = HashSet::new();
-    for cert in &statement_header.chain {
+    let carried = match (verification, &verdict) {
+        (Verification::Revocation(v), Verdict::Applied { .. }) => {
+            v.body().certificate.as_deref().cloned()
+        }
+        _ => None,
+    };
+    for cert in statement_header.chain.iter().chain(carried.iter()) {
         if seen.insert(cert.id()) && !view.certificate_seen(&cert.id())? {
             new_certificates.push(cert.clone());
         }
@@ -424,22 +432,28 @@ fn decide_revocation(
     view: &mut dyn StateView,
 ) -> Result<Verdict, StateError> {
     let target = v.body().target;
-    let Some(bytes) = view.certificate(&target)? else {
-        return Ok(Verdict::Refused(Refusal::new(
-            "revocation.unknown_certificate",
-            404,
-            format!(
-                "certificate {} was never seen in this tenant's log",
-                target.short()
-            ),
-        )));
+    let target_cert = match view.certificate(&target)? {
+        Some(bytes) => Certificate::parse(&bytes)
+            .map_err(|e| StateError(format!("stored certificate {} does not parse: {e}", target.short())))?,
+        None => match &v.body().certificate {
+            // Not seen yet (a read-only key, say): the revocation carries it, and it must be a
+            // genuine certificate of this tenant, signed by its parent's key.
+            Some(cert) => match carried_certificate_ok(cert, v, view)? {
+                Ok(()) => (**cert).clone(),
+                Err(r) => return Ok(Verdict::Refused(r)),
+            },
+            None => {
+                return Ok(Verdict::Refused(Refusal::new(
+                    "revocation.unknown_certificate",
+                    404,
+                    format!(
+                        "certificate {} was never seen in this tenant's log; include it in the revocation (field 19)",
+                        target.short()
+                    ),
+                )))
+            }
+        },
     };
-    let target_cert = Certificate::parse(&bytes).map_err(|e| {
-        StateError(format!(
-            "stored certificate {} does not parse: {e}",
-            target.short()
-        ))
-    })?;
     let signer = v.signer();
     let signer_leaf = v.chain().certificate_ids.last().copied();
     let is_root = signer_leaf.is_none();
@@ -497,6 +511,69 @@ fn decide_revocation(
         version: None,
         effects: vec![Effect::Revoke(target)],
     })
+}
+
+/// A certificate carried by a revocation: same tenant, and signed by the key of its parent (the
+/// signer's own certificate, a certificate already seen, or the root).
+fn carried_certificate_ok(
+    cert: &Certificate,
+    v: &Verified<zkscim_proto::envelope::Revocation>,
+    view: &mut dyn StateView,
+) -> Result<Result<(), Refusal>, StateError> {
+    let bad = |why: String| {
+        Ok(Err(Refusal::new(
+            "revocation.invalid_certificate",
+            400,
+            why,
+        )))
+    };
+    if cert.claims().tenant != v.header().tenant {
+        return bad(format!(
+            "the carried certificate is for tenant '{}'",
+            cert.claims().tenant
+        ));
+    }
+    let issuer_key = match cert.claims().parent {
+        None => None,
+        Some(parent) => {
+            let from_chain = v
+                .header()
+                .chain
+                .iter()
+                .find(|c| c.id() == parent)
+                .map(|c| c.claims().subject);
+            match from_chain {
+                Some(k) => Some(k),
+                None => match view.certificate(&parent)? {
+                    Some(bytes) => Certificate::parse(&bytes).ok().map(|c| c.claims().subject),
+                    None => return bad("the carried certificate's parent is unknown".into()),
+                },
+            }
+        }
+    };
+    match issuer_key {
+        Some(key) => {
+            if cert.sign1().verify(&key).is_err() {
+                return bad(
+                    "the carried certificate's signature does not verify under its parent's key"
+                        .into(),
+                );
+            }
+        }
+        None => {
+            // Root-issued: the root key is the chain's anchor; the signer's chain root is the
+            // tenant root, so check against the issuer the certificate names.
+            let root_signed = v.header().chain.first().map(|c| c.claims().issuer)
+                == Some(cert.claims().issuer)
+                || (v.header().chain.is_empty() && v.signer().key_id() == cert.claims().issuer);
+            if !root_signed {
+                return bad(
+                    "the carried certificate does not name the tenant root as issuer".into(),
+                );
+            }
+        }
+    }
+    Ok(Ok(()))
 }
 
 fn decide_policy(v: &Verified<zkscim_proto::envelope::PolicyUpdate>) -> Verdict {
@@ -984,17 +1061,29 @@ pub fn scim_profile(
     let mut visit = |schema_urn: &str, prefix: &str, attrs: &[zkscim_scim::AttributeDef]| {
         for def in attrs {
             let path = format!("{prefix}{}", def.name);
-            let level = |p: &str| match profile.protection(rtype, p) {
-                Ok(Protection::Sealed) => zkscim_scim::Protection::Sealed,
-                Ok(Protection::SealedIndexed) => zkscim_scim::Protection::SealedIndexed,
-                _ => zkscim_scim::Protection::Clear,
+            // Only values carried as JSON strings can be sealed; booleans and numbers stay clear.
+            let level = |p: &str, attr: &zkscim_scim::AttributeDef| {
+                let stringly = matches!(
+                    attr.attr_type,
+                    zkscim_scim::AttrType::String
+                        | zkscim_scim::AttrType::DateTime
+                        | zkscim_scim::AttrType::Binary
+                        | zkscim_scim::AttrType::Reference
+                );
+                match profile.protection(rtype, p) {
+                    Ok(Protection::Sealed) if stringly => zkscim_scim::Protection::Sealed,
+                    Ok(Protection::SealedIndexed) if stringly => {
+                        zkscim_scim::Protection::SealedIndexed
+                    }
+                    _ => zkscim_scim::Protection::Clear,
+                }
             };
-            out.set(schema_urn, &def.name, level(&path));
+            out.set(schema_urn, &def.name, level(&path, def));
             for sub in &def.sub_attributes {
                 out.set(
                     schema_urn,
                     &format!("{}.{}", def.name, sub.name),
-                    level(&format!("{path}.{}", sub.name)),
+                    level(&format!("{path}.{}", sub.name), sub),
                 );
             }
         }

@@ -14,9 +14,11 @@ use zkscim_proto::envelope::{
     self, Change, Envelope, Genesis, Header, OperationBody, PolicyUpdate, Revocation,
 };
 use zkscim_proto::keys::{KeyId, SigningKey};
+use zkscim_proto::log_entry::{EntryKind, LogEntry, Outcome};
 use zkscim_proto::scope::{Scope, ScopeBuilder};
 use zkscim_proto::seal::{Protection, ProtectionProfile};
 use zkscim_rules::memory::MemoryState;
+use zkscim_rules::replay::Replayer;
 use zkscim_rules::{decide, verify, Decision, Effect, Settings, Verdict, Verification};
 use zkscim_scim::SchemaRegistry;
 
@@ -33,6 +35,8 @@ fn uuid(n: u32) -> String {
 }
 
 struct World {
+    /// (entry, submitted bytes) as a server would log them.
+    log: Vec<(LogEntry, Vec<u8>)>,
     state: MemoryState,
     registry: SchemaRegistry,
     cache: HashSet<CertId>,
@@ -79,6 +83,7 @@ fn lifecycle_scope() -> Scope {
 impl World {
     fn new() -> World {
         let mut w = World {
+            log: Vec::new(),
             state: MemoryState::new(),
             registry: SchemaRegistry::with_builtins(),
             cache: HashSet::new(),
@@ -142,7 +147,37 @@ impl World {
         .unwrap()
         .unwrap();
         self.state.apply("acme", &decision);
+        for cert in &decision.new_certificates {
+            self.record(
+                EntryKind::Certificate,
+                cert.bytes(),
+                Outcome::Applied { version: None },
+            );
+        }
+        let outcome = match &decision.verdict {
+            Verdict::Applied { version, .. } => Outcome::Applied {
+                version: version.clone(),
+            },
+            Verdict::Refused(r) => Outcome::Refused {
+                code: r.code.clone(),
+                detail: r.detail.clone(),
+            },
+        };
+        self.record(decision.kind, bytes, outcome);
         Some(decision)
+    }
+
+    fn record(&mut self, kind: EntryKind, bytes: &[u8], outcome: Outcome) {
+        let entry = LogEntry {
+            seq: self.log.len() as u64,
+            tenant: "acme".into(),
+            time: self.now,
+            kind,
+            prev_hash: [0; 32],
+            submitted_hash: zkscim_proto::log_entry::submitted_hash_of(bytes),
+            outcome,
+        };
+        self.log.push((entry, bytes.to_vec()));
     }
 
     fn admin_chain(&self) -> Vec<Certificate> {
@@ -466,6 +501,7 @@ fn replay_revocation_and_ancestor_revocation() {
         Revocation {
             target: chain[1].id(),
             reason: None,
+            certificate: None,
         },
     )
     .sign(&key(2));
@@ -492,6 +528,7 @@ fn replay_revocation_and_ancestor_revocation() {
         Revocation {
             target: chain[0].id(),
             reason: None,
+            certificate: None,
         },
     )
     .sign(&key(3));
@@ -503,6 +540,7 @@ fn replay_revocation_and_ancestor_revocation() {
         Revocation {
             target: chain[0].id(),
             reason: None,
+            certificate: None,
         },
     )
     .sign(&w.root);
@@ -582,4 +620,142 @@ fn policy_changes_profile_and_replay_digest_is_deterministic() {
     let d1 = w.state.digest();
     let d2 = w.state.clone().digest();
     assert_eq!(d1, d2);
+}
+
+fn replay_all(w: &World, log: &[(LogEntry, Vec<u8>)]) -> Result<[u8; 32], (u64, String)> {
+    let mut r = Replayer::new(
+        "acme",
+        w.root.public_key(),
+        Settings::default(),
+        SchemaRegistry::with_builtins(),
+    );
+    for (entry, bytes) in log {
+        r.replay(entry, bytes)
+            .map_err(|f| (entry.seq, f.code.to_owned()))?;
+    }
+    Ok(r.state().digest())
+}
+
+#[test]
+fn replay_reproduces_the_directory_and_catches_forged_verdicts() {
+    let mut w = World::new();
+    applied(&create_user(&mut w, 1, TOKEN_A, false));
+    let chain = w.connector_chain(lifecycle_scope());
+    let on = w.op(
+        &key(3),
+        chain,
+        "User",
+        &uuid(1),
+        Change::patch(&json!([{"op": "replace", "path": "active", "value": true}])).unwrap(),
+        &[],
+    );
+    assert_eq!(
+        refused(&w.submit(&on).unwrap()),
+        "policy.reactivation_requires_capability"
+    );
+    let digest = replay_all(&w, &w.log).unwrap();
+    assert_eq!(digest, w.state.digest(), "replay reproduces the directory");
+
+    // The server claims it applied the refused reactivation.
+    let mut forged = w.log.clone();
+    let last = forged.len() - 1;
+    forged[last].0.outcome = Outcome::Applied {
+        version: Some("W/\"2\"".into()),
+    };
+    assert_eq!(
+        replay_all(&w, &forged).unwrap_err(),
+        (
+            last as u64,
+            "audit.verdict.applied_should_refuse".to_owned()
+        )
+    );
+    // A valid operation logged as refused.
+    let mut forged = w.log.clone();
+    let create = forged
+        .iter()
+        .position(|(e, _)| e.kind == EntryKind::Operation)
+        .unwrap();
+    forged[create].0.outcome = Outcome::Refused {
+        code: "scope.denied.attribute".into(),
+        detail: "no".into(),
+    };
+    assert_eq!(
+        replay_all(&w, &forged).unwrap_err().1,
+        "audit.verdict.refused_should_apply"
+    );
+    // Submitted bytes swapped.
+    let mut forged = w.log.clone();
+    forged[create].1[10] ^= 1;
+    assert_eq!(
+        replay_all(&w, &forged).unwrap_err().1,
+        "audit.submitted.hash_mismatch"
+    );
+    // A certificate entry removed: its first use now introduces it.
+    let mut forged = w.log.clone();
+    let cert = forged
+        .iter()
+        .position(|(e, _)| e.kind == EntryKind::Certificate)
+        .unwrap();
+    forged.remove(cert);
+    assert_eq!(
+        replay_all(&w, &forged).unwrap_err().1,
+        "audit.certificate.not_logged_first"
+    );
+    // Another root in genesis.
+    let mut r = Replayer::new(
+        "acme",
+        key(9).public_key(),
+        Settings::default(),
+        SchemaRegistry::with_builtins(),
+    );
+    assert_eq!(
+        r.replay(&w.log[0].0, &w.log[0].1).unwrap_err().code,
+        "audit.genesis.root_mismatch"
+    );
+}
+
+#[test]
+fn never_logged_certificates_are_revoked_by_carrying_them() {
+    let mut w = World::new();
+    applied(&create_user(&mut w, 1, TOKEN_A, true));
+    // A certificate issued but never used in a logged statement (like a read-only key's).
+    let admin = w.admin_chain();
+    let reader_scope = ScopeBuilder::new()
+        .operations(["patch"])
+        .resource_types(["User"])
+        .attributes(["active"])
+        .build()
+        .unwrap();
+    let reader = Certificate::issue(
+        &key(2),
+        Some(&admin[0]),
+        claims(&key(7), 0, reader_scope, "reader"),
+    )
+    .unwrap();
+    let revoke = |w: &mut World, certificate: Option<Box<Certificate>>| {
+        let header = w.header(w.admin_chain());
+        Envelope::new(
+            header,
+            Revocation {
+                target: reader.id(),
+                reason: None,
+                certificate,
+            },
+        )
+        .sign(&key(2))
+    };
+    let bytes = revoke(&mut w, None);
+    assert_eq!(
+        refused(&w.submit(&bytes).unwrap()),
+        "revocation.unknown_certificate"
+    );
+    let bytes = revoke(&mut w, Some(Box::new(reader.clone())));
+    let d = w.submit(&bytes).unwrap();
+    applied(&d);
+    assert!(
+        d.new_certificates.iter().any(|c| c.id() == reader.id()),
+        "the revoked certificate gets a first-seen entry"
+    );
+    let digest = replay_all(&w, &w.log).unwrap();
+    assert_eq!(digest, w.state.digest());
 }

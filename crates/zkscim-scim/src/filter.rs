@@ -19,7 +19,7 @@ use crate::error::{ScimError, ScimResult};
 use crate::path::{clip, get_ci, is_path_char, parse_path_token, AttrPath};
 use crate::protection::{is_index_token, Protection, ProtectionProfile};
 use crate::resource_type::ResourceSchema;
-use crate::schema::{AttrType, AttributeDef};
+use crate::schema::{AttrType, AttributeDef, Mutability, Returned};
 
 /// Comparison operators.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -434,6 +434,23 @@ fn sealed_err(
 type Checked<'a> = (&'a str, &'a AttributeDef, Option<&'a AttributeDef>);
 
 fn check_resolve<'a>(
+    rs: &'a ResourceSchema,
+    path: &AttrPath,
+    parent: Option<(&'a str, &'a AttributeDef)>,
+) -> ScimResult<Checked<'a>> {
+    let checked = check_resolve_inner(rs, path, parent)?;
+    for d in [Some(checked.1), checked.2].into_iter().flatten() {
+        if d.mutability == Mutability::WriteOnly || d.returned == Returned::Never {
+            return Err(ScimError::invalid_filter(format!(
+                "attribute '{}' is never returned and cannot be used in a filter",
+                d.name
+            )));
+        }
+    }
+    Ok(checked)
+}
+
+fn check_resolve_inner<'a>(
     rs: &'a ResourceSchema,
     path: &AttrPath,
     parent: Option<(&'a str, &'a AttributeDef)>,
@@ -1133,6 +1150,9 @@ mod tests {
             .detail()
             .contains("not a valid dateTime"));
         assert!(c("name eq \"x\"").detail().contains("complex"));
+        assert!(c("password eq \"secret\"")
+            .detail()
+            .contains("never returned"));
         assert!(c("emails[nosuch eq \"x\"]")
             .detail()
             .contains("no sub-attribute 'nosuch'"));

@@ -12,7 +12,7 @@ use crate::path::{clip, get_ci, AttrPath};
 use crate::project::{parse_attribute_list, project, AttrSelector};
 use crate::protection::{Protection, ProtectionProfile};
 use crate::resource_type::ResourceSchema;
-use crate::schema::AttrType;
+use crate::schema::{AttrType, Mutability, Returned};
 
 /// URN of the ListResponse message schema.
 pub const LIST_RESPONSE_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:ListResponse";
@@ -244,10 +244,10 @@ pub fn check_sort_by(
 ) -> ScimResult<AttrPath> {
     let p = AttrPath::parse(s)?;
     let r = rs.resolve(&p)?;
-    let (leaf_name, sub) = match (r.sub, r.attr.attr_type) {
-        (Some(sd), _) => (Some(sd.name.as_str()), Some(sd)),
+    let leaf_name = match (r.sub, r.attr.attr_type) {
+        (Some(sd), _) => Some(sd.name.as_str()),
         (None, AttrType::Complex) => match r.attr.sub("value") {
-            Some(v) => (Some(v.name.as_str()), Some(v)),
+            Some(v) => Some(v.name.as_str()),
             None => {
                 return Err(ScimError::invalid_value(format!(
                     "cannot sort by complex attribute '{}'; name a sub-attribute",
@@ -255,9 +255,14 @@ pub fn check_sort_by(
                 )))
             }
         },
-        (None, _) => (None, None),
+        (None, _) => None,
     };
-    let _ = sub;
+    if r.attr.returned == Returned::Never || r.attr.mutability == Mutability::WriteOnly {
+        return Err(ScimError::invalid_value(format!(
+            "cannot sort by '{}': the attribute is never returned",
+            r.qualified_name()
+        )));
+    }
     if prot.protection_of(r.schema, &r.attr.name, leaf_name) != Protection::Clear {
         return Err(ScimError::invalid_filter(format!(
             "cannot sort by '{}': the attribute is sealed and its ciphertext has no meaningful order",
@@ -334,25 +339,32 @@ pub fn sort_resources(
     order: SortOrder,
     rs: &ResourceSchema,
 ) {
+    let cmp = sort_comparator(sort_by, order, rs);
+    resources.sort_by(|a, b| cmp(a, b));
+}
+
+fn sort_comparator<'a>(
+    sort_by: &'a AttrPath,
+    order: SortOrder,
+    rs: &'a ResourceSchema,
+) -> impl Fn(&Value, &Value) -> Ordering + 'a {
     let def = rs.resolve(sort_by).ok().map(|r| {
         let leaf = r.sub.or_else(|| r.attr.sub("value")).unwrap_or(r.attr);
         (leaf.case_exact, leaf.attr_type)
     });
     let (case_exact, ty) = def.map_or((false, None), |(c, t)| (c, Some(t)));
-    resources.sort_by(
-        |a, b| match (sort_key(a, sort_by, rs), sort_key(b, sort_by, rs)) {
-            (None, None) => Ordering::Equal,
-            (None, Some(_)) => Ordering::Greater,
-            (Some(_), None) => Ordering::Less,
-            (Some(x), Some(y)) => {
-                let o = cmp_values(x, y, case_exact, ty);
-                match order {
-                    SortOrder::Ascending => o,
-                    SortOrder::Descending => o.reverse(),
-                }
+    move |a: &Value, b: &Value| match (sort_key(a, sort_by, rs), sort_key(b, sort_by, rs)) {
+        (None, None) => Ordering::Equal,
+        (None, Some(_)) => Ordering::Greater,
+        (Some(_), None) => Ordering::Less,
+        (Some(x), Some(y)) => {
+            let o = cmp_values(x, y, case_exact, ty);
+            match order {
+                SortOrder::Ascending => o,
+                SortOrder::Descending => o.reverse(),
             }
-        },
-    );
+        }
+    }
 }
 
 /// RFC 7644 §3.4.2.4 index pagination: the 0-based range of `total` items for a 1-based
@@ -503,11 +515,9 @@ pub fn run_query<'a>(
         }
     }
     if let Some(sb) = &q.sort_by {
-        let mut owned: Vec<Value> = matched.iter().map(|v| (*v).clone()).collect();
-        sort_resources(&mut owned, sb, q.sort_order, rs);
-        return page(owned.iter().collect(), q, rs, cfg, now);
+        let cmp = sort_comparator(sb, q.sort_order, rs);
+        matched.sort_by(|a, b| cmp(a, b));
     }
-    matched.shrink_to_fit();
     page(matched, q, rs, cfg, now)
 }
 

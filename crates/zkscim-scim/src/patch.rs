@@ -157,7 +157,10 @@ pub fn normalize_op_name(op: &str) -> ScimResult<PatchOpKind> {
 /// also send keys that are themselves paths: dotted (`"name.givenName"`) or URN-prefixed
 /// (`"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department"`). Every key
 /// becomes its own operation with that key as path, which has the same meaning as the RFC
-/// no-path form. `schemas` keys are ignored. A `remove` without path is `noTarget`.
+/// no-path form. `schemas` keys are ignored, and so are `id` keys (dialect: Okta sends
+/// `{"op":"replace","value":{"id":"…","displayName":"…"}}` when renaming a group; `id` is
+/// readOnly and the request URL names the resource, so the key carries no change).
+/// A `remove` without path is `noTarget`.
 pub fn expand_pathless_operation(
     op: PatchOpKind,
     value: Option<&Value>,
@@ -170,7 +173,7 @@ pub fn expand_pathless_operation(
     match value {
         Some(Value::Object(o)) => Ok(o
             .iter()
-            .filter(|(k, _)| !k.eq_ignore_ascii_case("schemas"))
+            .filter(|(k, _)| !k.eq_ignore_ascii_case("schemas") && !k.eq_ignore_ascii_case("id"))
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect()),
         Some(_) => Err(ScimError::invalid_value(format!(
@@ -737,9 +740,36 @@ fn rollback(root: &mut Map<String, Value>, undo: Vec<Undo>) {
     }
 }
 
+/// Options for [`apply_patch_with`].
+#[derive(Clone, Copy, Default)]
+pub struct ApplyOptions<'a> {
+    /// Index answering "does multi-valued attribute `attr_key` (as in
+    /// [`ResolvedPath::attribute_key`], e.g. `urn:…:Group:members`) already hold a value equal to
+    /// `new_value`" for the resource *as stored before this PATCH* (same `value` and `type`).
+    /// When set, an `add` to that attribute skips the linear duplicate scan the RFC "no change
+    /// if already present" rule otherwise needs, so adding one member to a 100,000-member group
+    /// costs microseconds. It is consulted only for the first operation of a request that
+    /// touches the attribute; later ones fall back to the scan.
+    pub already_present: Option<PresenceIndex<'a>>,
+}
+
+/// A store-supplied lookup: `(attribute key, new value) -> already present?`.
+pub type PresenceIndex<'a> = &'a dyn Fn(&str, &Value) -> bool;
+
+impl fmt::Debug for ApplyOptions<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ApplyOptions")
+            .field("already_present", &self.already_present.is_some())
+            .finish()
+    }
+}
+
 struct Applier<'a> {
     rs: &'a ResourceSchema,
     prot: &'a ProtectionProfile,
+    opts: ApplyOptions<'a>,
+    /// Attributes already touched by an earlier operation of this request.
+    seen_locs: HashSet<Loc>,
     undo: Vec<Undo>,
     snapshotted: HashSet<(Option<String>, String)>,
     /// Attributes that need a whole-attribute re-validation at the end.
@@ -812,6 +842,7 @@ impl<'a> Applier<'a> {
                     detail: "resolved schema vanished".into(),
                 })?;
         let shown = op.path.to_string();
+        check_path_filter(&op.path, self.rs, self.prot)?;
         if def.mutability == Mutability::ReadOnly
             || sub.is_some_and(|s| s.mutability == Mutability::ReadOnly)
         {
@@ -825,7 +856,7 @@ impl<'a> Applier<'a> {
             // remove inside an absent extension: nothing to do
             return Ok(());
         };
-        match op.op {
+        let r = match op.op {
             PatchOpKind::Remove => self.remove(root, &loc, def, sub, op, &shown),
             PatchOpKind::Add | PatchOpKind::Replace => {
                 let value = op.value.as_ref().ok_or_else(|| {
@@ -836,7 +867,9 @@ impl<'a> Applier<'a> {
                 })?;
                 self.set(root, &loc, def, sub, op, value, schema, &shown)
             }
-        }
+        };
+        self.seen_locs.insert(loc);
+        r
     }
 
     fn apply_extension(
@@ -846,20 +879,9 @@ impl<'a> Applier<'a> {
     ) -> ScimResult<()> {
         match op.op {
             PatchOpKind::Remove => {
+                // Removing an optional extension is fine even if it has required attributes;
+                // a required extension is caught by the post-condition check.
                 if let Some(k) = key_ci(root, &op.path.schema) {
-                    for def in self
-                        .rs
-                        .extension(&op.path.schema)
-                        .map(|s| s.attributes.as_slice())
-                        .unwrap_or_default()
-                    {
-                        if def.required {
-                            return Err(ScimError::mutability(format!(
-                                "extension '{}' has required attribute '{}' and cannot be removed",
-                                op.path.schema, def.name
-                            )));
-                        }
-                    }
                     let loc = (None, k);
                     self.snapshot(root, &loc);
                     if let Some(c) = container_of(root, None) {
@@ -1091,7 +1113,10 @@ impl<'a> Applier<'a> {
                 }
                 // add to an existing multi-valued attribute: append non-duplicates
                 let new_primary = new_items.iter().any(is_primary);
-                if new_primary {
+                // Full snapshot when other values may change (primary reset) or the stored
+                // value is not an array; otherwise a cheap truncation marker suffices.
+                let full_snapshot = new_primary || !current.is_some_and(Value::is_array);
+                if full_snapshot {
                     self.snapshot(root, loc);
                 }
                 let Some(c) = container_of(root, loc.0.as_deref()) else {
@@ -1108,33 +1133,33 @@ impl<'a> Applier<'a> {
                     return Ok(());
                 };
                 let len = arr.len();
-                let mut fresh = Vec::new();
-                {
-                    let identity = |e: &Value| -> String {
-                        match e.as_object() {
-                            Some(o) => {
-                                let v =
-                                    get_ci(o, "value").map(Value::to_string).unwrap_or_default();
-                                let t = get_ci(o, "type").map(Value::to_string).unwrap_or_default();
-                                if v.is_empty() {
-                                    e.to_string()
-                                } else {
-                                    format!("{v}\u{1}{t}")
-                                }
-                            }
-                            None => e.to_string(),
-                        }
-                    };
-                    let mut seen: Option<HashSet<String>> = None;
+                let mut fresh: Vec<Value> = Vec::new();
+                let oracle = self
+                    .opts
+                    .already_present
+                    .filter(|_| !self.seen_locs.contains(loc));
+                if let Some(present) = oracle {
+                    let key = format!("{schema}:{}", def.name);
                     for it in new_items {
-                        let id = identity(&it);
-                        let dup = if new_items_small(&seen, arr.len()) {
-                            arr.iter().any(|e| identity(e) == id)
-                        } else {
-                            seen.get_or_insert_with(|| arr.iter().map(identity).collect())
-                                .contains(&id)
-                        } || fresh.iter().any(|e| identity(e) == id);
-                        if !dup {
+                        if !present(&key, &it) && !fresh.iter().any(|e| same_value(e, &it)) {
+                            fresh.push(it);
+                        }
+                    }
+                } else if new_items.len() > 16 {
+                    // many new values: index the existing ones once
+                    let seen: HashSet<String> = arr.iter().map(identity_key).collect();
+                    for it in new_items {
+                        let k = identity_key(&it);
+                        if !seen.contains(&k) && !fresh.iter().any(|e| same_value(e, &it)) {
+                            fresh.push(it);
+                        }
+                    }
+                } else {
+                    // few new values: one allocation-free scan per value
+                    for it in new_items {
+                        if !arr.iter().any(|e| same_value(e, &it))
+                            && !fresh.iter().any(|e| same_value(e, &it))
+                        {
                             fresh.push(it);
                         }
                     }
@@ -1145,7 +1170,7 @@ impl<'a> Applier<'a> {
                     }
                 }
                 arr.extend(fresh);
-                if !new_primary && arr.len() > len {
+                if !full_snapshot && arr.len() > len {
                     self.undo.push(Undo::Truncate {
                         ext: loc.0.clone(),
                         key: loc.1.clone(),
@@ -1270,14 +1295,17 @@ impl<'a> Applier<'a> {
                         let slot = c
                             .entry(loc.1.clone())
                             .or_insert_with(|| Value::Array(Vec::new()));
-                        if let Value::Array(a) = slot {
-                            if is_primary(&elem) {
-                                for e in a.iter_mut() {
-                                    clear_primary(e);
-                                }
+                        let Value::Array(a) = slot else {
+                            return Err(ScimError::Internal {
+                                detail: format!("stored attribute '{}' is not an array", def.name),
+                            });
+                        };
+                        if is_primary(&elem) {
+                            for e in a.iter_mut() {
+                                clear_primary(e);
                             }
-                            a.push(elem);
                         }
+                        a.push(elem);
                         return Ok(());
                     }
                 }
@@ -1290,8 +1318,54 @@ impl<'a> Applier<'a> {
     }
 }
 
-fn new_items_small(seen: &Option<HashSet<String>>, existing: usize) -> bool {
-    seen.is_none() && existing <= 64
+/// Apply the sealed-value filter rules of [`Filter::check`] to a PATCH value filter: a filter
+/// on a sealed attribute inside a PATCH path is as meaningless on ciphertext as in a query.
+fn check_path_filter(
+    path: &ResolvedPath,
+    rs: &ResourceSchema,
+    prot: &ProtectionProfile,
+) -> ScimResult<()> {
+    let (Some(f), Some(attr)) = (&path.filter, &path.attr) else {
+        return Ok(());
+    };
+    if prot.is_clear() {
+        return Ok(());
+    }
+    Filter::ValuePath {
+        path: AttrPath {
+            urn: Some(path.schema.clone()),
+            name: attr.clone(),
+            sub_attr: None,
+        },
+        filter: Box::new(f.clone()),
+    }
+    .check(rs, prot)
+}
+
+/// Whether two values of a multi-valued attribute denote the same value: complex values with a
+/// `value` sub-attribute are compared on `value` and `type`, anything else on full equality.
+fn same_value(a: &Value, b: &Value) -> bool {
+    match (a.as_object(), b.as_object()) {
+        (Some(x), Some(y)) => match (get_ci(x, "value"), get_ci(y, "value")) {
+            (Some(vx), Some(vy)) => vx == vy && get_ci(x, "type") == get_ci(y, "type"),
+            _ => a == b,
+        },
+        _ => a == b,
+    }
+}
+
+/// Hashable form of [`same_value`]'s identity.
+fn identity_key(e: &Value) -> String {
+    match e.as_object() {
+        Some(o) => match get_ci(o, "value") {
+            Some(v) => format!(
+                "{v}\u{1}{}",
+                get_ci(o, "type").map(Value::to_string).unwrap_or_default()
+            ),
+            None => e.to_string(),
+        },
+        None => e.to_string(),
+    }
 }
 
 fn is_primary(e: &Value) -> bool {
@@ -1394,6 +1468,17 @@ pub fn apply_patch(
     rs: &ResourceSchema,
     prot: &ProtectionProfile,
 ) -> ScimResult<PatchOutcome> {
+    apply_patch_with(resource, ops, rs, prot, ApplyOptions::default())
+}
+
+/// [`apply_patch`] with [`ApplyOptions`] (e.g. a store's member index).
+pub fn apply_patch_with(
+    resource: &mut Value,
+    ops: &[PatchOperation],
+    rs: &ResourceSchema,
+    prot: &ProtectionProfile,
+    opts: ApplyOptions<'_>,
+) -> ScimResult<PatchOutcome> {
     let Value::Object(root) = resource else {
         return Err(ScimError::Internal {
             detail: "stored resource is not a JSON object".into(),
@@ -1402,6 +1487,8 @@ pub fn apply_patch(
     let mut ap = Applier {
         rs,
         prot,
+        opts,
+        seen_locs: HashSet::new(),
         undo: Vec::new(),
         snapshotted: HashSet::new(),
         revalidate: HashSet::new(),
@@ -1610,6 +1697,7 @@ pub fn plan_members_delta(
         if op.path.sub_attr.is_some() {
             return Ok(None);
         }
+        check_path_filter(&op.path, rs, prot).map_err(|e| prefix_err(e, i))?;
         let d = &mut plan.members;
         match (op.op, &op.path.filter) {
             (PatchOpKind::Remove, None) => {

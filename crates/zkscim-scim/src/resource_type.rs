@@ -339,6 +339,26 @@ impl ResourceSchema {
         })
     }
 
+    /// Fully qualified names (`<schema URN>:<attr>`) of the attributes with `uniqueness`
+    /// `server` or `global`, which the store must enforce (reporting
+    /// [`ScimError::Uniqueness`], 409). `id` is included.
+    #[must_use]
+    pub fn unique_attributes(&self) -> Vec<(String, crate::schema::Uniqueness)> {
+        let core = self
+            .common
+            .iter()
+            .chain(self.core.attributes.iter())
+            .map(|a| (self.core.id.as_str(), a));
+        let ext = self
+            .extensions
+            .iter()
+            .flat_map(|(s, _)| s.attributes.iter().map(move |a| (s.id.as_str(), a)));
+        core.chain(ext)
+            .filter(|(_, a)| a.uniqueness != crate::schema::Uniqueness::None)
+            .map(|(s, a)| (format!("{s}:{}", a.name), a.uniqueness))
+            .collect()
+    }
+
     /// All schema URNs of this type (core first).
     #[must_use]
     pub fn schema_urns(&self) -> Vec<&str> {
@@ -368,6 +388,14 @@ mod tests {
         assert!(m.in_extension);
         assert_eq!(m.def.attr_type, AttrType::Complex);
         assert!(reg.resource_schema("Agent").is_ok());
+        let uniq: Vec<String> = u.unique_attributes().into_iter().map(|(n, _)| n).collect();
+        assert_eq!(
+            uniq,
+            [
+                "urn:ietf:params:scim:schemas:core:2.0:User:id",
+                "urn:ietf:params:scim:schemas:core:2.0:User:userName"
+            ]
+        );
         assert!(reg.resource_schema("agenticapplication").is_ok());
         assert!(matches!(
             reg.resource_schema("Nope"),

@@ -431,11 +431,9 @@ fn member_ref(name: &str, types: &[&str]) -> AttributeDef {
         name,
         vec![
             AttributeDef::string("value")
-                .case_exact()
                 .mutability(Mutability::Immutable)
                 .describe("Identifier of the referenced resource."),
             AttributeDef::reference("$ref", types)
-                .case_exact()
                 .mutability(Mutability::Immutable)
                 .describe("URI of the referenced resource."),
             AttributeDef::string("display").describe("Display name of the referenced resource."),

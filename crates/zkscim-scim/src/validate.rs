@@ -148,7 +148,8 @@ pub(crate) fn check_element(def: &AttributeDef, v: &Value, ctx: AttrCtx<'_>) -> 
                 clip(k)
             )));
         };
-        if sv.is_null() {
+        if sv.is_null() || sub.mutability == Mutability::ReadOnly {
+            // readOnly sub-attributes sent by clients are ignored (RFC 7644 §3.3, §3.5.1)
             continue;
         }
         let name = format!("{}.{}", def.name, sub.name);

@@ -277,6 +277,23 @@ fn sealed_values_filters_and_sorting() {
         &prot,
     )
     .unwrap();
+    // value filters inside PATCH paths follow the same rules
+    let e = patch_resource(
+        &mut u,
+        &body(json!([{"op": "remove", "path": "emails[value eq \"b@example.com\"]"}])),
+        &rs,
+        &prot,
+    )
+    .unwrap_err();
+    assert_eq!(e.scim_type(), Some("invalidFilter"));
+    assert!(e.detail().contains("Operations[0]"));
+    patch_resource(
+        &mut u,
+        &body(json!([{"op": "remove", "path": "emails[value eq \"zkx1.tok\"]"}])),
+        &rs,
+        &prot,
+    )
+    .unwrap();
 }
 
 #[test]
@@ -324,6 +341,17 @@ fn custom_extension_end_to_end() {
     )
     .unwrap_err();
     assert!(e.detail().contains("clearance"));
+    // an optional extension can be removed as a whole even though it has required attributes
+    patch_resource(
+        &mut u,
+        &body(json!([{"op": "remove", "path": urn}])),
+        &rs,
+        &prot,
+    )
+    .unwrap();
+    assert_eq!(u["schemas"], json!([USER_SCHEMA]));
+    assert!(u.get(urn).is_none());
+    check_resource(&u, &rs, &prot).unwrap();
 }
 
 #[test]
@@ -367,4 +395,50 @@ fn primary_is_kept_unique() {
     assert_eq!(prim.len(), 1);
     assert_eq!(prim[0]["value"], "b@x");
     check_resource(&u, &rs, &prot).unwrap();
+}
+
+#[test]
+fn apply_with_member_index() {
+    use zkscim_scim::{apply_patch_with, ApplyOptions};
+    let rs = SchemaRegistry::with_builtins()
+        .resource_schema("Group")
+        .unwrap();
+    let prot = ProtectionProfile::clear();
+    let mut g = json!({"schemas": [GROUP_SCHEMA], "id": "g", "displayName": "G",
+        "members": [{"value": "a"}, {"value": "b"}]});
+    let index = |key: &str, v: &Value| {
+        assert_eq!(key, "urn:ietf:params:scim:schemas:core:2.0:Group:members");
+        matches!(v["value"].as_str(), Some("a" | "b"))
+    };
+    let opts = ApplyOptions {
+        already_present: Some(&index),
+    };
+    let ops = parse_patch(
+        &body(json!([{"op": "add", "path": "members", "value": [{"value": "a"}, {"value": "c"}, {"value": "c"}]}])),
+        &rs,
+    )
+    .unwrap();
+    let out = apply_patch_with(&mut g, &ops, &rs, &prot, opts).unwrap();
+    assert!(out.changed);
+    assert_eq!(
+        g["members"],
+        json!([{"value": "a"}, {"value": "b"}, {"value": "c"}])
+    );
+    // after an earlier op on the same attribute the index is stale: the scan is used instead
+    let ops = parse_patch(
+        &body(json!([
+            {"op": "remove", "path": "members[value eq \"a\"]"},
+            {"op": "add", "path": "members", "value": [{"value": "a"}]}
+        ])),
+        &rs,
+    )
+    .unwrap();
+    apply_patch_with(&mut g, &ops, &rs, &prot, opts).unwrap();
+    let ids: Vec<&str> = g["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["value"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["b", "c", "a"]);
 }

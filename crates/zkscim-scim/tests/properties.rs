@@ -15,6 +15,14 @@ use zkscim_scim::{
     patch_resource, AttrPath, CompValue, CompareOp, Filter, ProtectionProfile, SchemaRegistry,
 };
 
+/// 512 cases by default; `PROPTEST_CASES` overrides for long runs.
+fn cases() -> u32 {
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(512)
+}
+
 const OPS: [CompareOp; 9] = [
     CompareOp::Eq,
     CompareOp::Ne,
@@ -165,7 +173,7 @@ fn op_name() -> impl Strategy<Value = &'static str> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig::with_cases(cases()))]
 
     #[test]
     fn filter_print_parse_roundtrip(f in filter()) {
@@ -242,6 +250,73 @@ proptest! {
                 prop_assert_eq!(&res, &before, "resource changed despite error {}", e);
                 prop_assert!(!e.detail().is_empty());
             }
+        }
+    }
+}
+
+fn member_op() -> impl Strategy<Value = Value> {
+    let id = prop::sample::select(vec!["m0", "m1", "m2", "m5", "m6"]);
+    let ids = prop::collection::vec(id.clone(), 0..4);
+    prop_oneof![
+        ids.clone()
+            .prop_map(|v| json!({"op": "add", "path": "members",
+            "value": v.iter().map(|i| json!({"value": i})).collect::<Vec<_>>()})),
+        ids.clone()
+            .prop_map(|v| json!({"op": "replace", "path": "members",
+            "value": v.iter().map(|i| json!({"value": i})).collect::<Vec<_>>()})),
+        id.clone()
+            .prop_map(|i| json!({"op": "remove", "path": format!("members[value eq \"{i}\"]")})),
+        (id.clone(), id.clone()).prop_map(|(a, b)| json!({"op": "remove",
+            "path": format!("members[value eq \"{a}\" or value eq \"{b}\"]")})),
+        ids.prop_map(|v| json!({"op": "Remove", "path": "members",
+            "value": v.iter().map(|i| json!({"value": i})).collect::<Vec<_>>()})),
+        Just(json!({"op": "remove", "path": "members"})),
+        Just(json!({"op": "replace", "path": "displayName", "value": "renamed"})),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(cases()))]
+
+    /// The membership delta a row-based store applies yields exactly the members a full
+    /// in-place application yields.
+    #[test]
+    fn members_delta_agrees_with_full_application(ops in prop::collection::vec(member_op(), 1..6)) {
+        use std::collections::BTreeSet;
+        let reg = SchemaRegistry::with_builtins();
+        let rs = reg.resource_schema("Group").unwrap();
+        let prot = ProtectionProfile::clear();
+        let initial = ["m0", "m1", "m2"];
+        let group = json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "id": "g",
+            "displayName": "G", "members": initial.iter().map(|i| json!({"value": i})).collect::<Vec<_>>()});
+        let body = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": ops});
+        let mut full = group.clone();
+        let full_res = patch_resource(&mut full, &body, &rs, &prot);
+        let is_member = |id: &str| initial.contains(&id);
+        let delta = zkscim_scim::patch_members_delta(&body, &rs, &prot, &is_member);
+        match (full_res, delta) {
+            (Ok(_), Ok(Some(plan))) => {
+                let mut set: BTreeSet<String> = if plan.members.remove_all {
+                    BTreeSet::new()
+                } else {
+                    initial.iter().map(|s| (*s).to_owned()).collect()
+                };
+                for r in &plan.members.removed {
+                    prop_assert!(set.remove(r), "removed non-member {}", r);
+                }
+                for a in &plan.members.added {
+                    prop_assert!(set.insert(a["value"].as_str().unwrap().to_owned()), "added twice {}", a);
+                }
+                let got: BTreeSet<String> = full
+                    .get("members")
+                    .and_then(Value::as_array)
+                    .map(|a| a.iter().map(|m| m["value"].as_str().unwrap().to_owned()).collect())
+                    .unwrap_or_default();
+                prop_assert_eq!(set, got, "body: {}", body);
+            }
+            (Ok(_), Ok(None)) => {}
+            (Err(_), Err(_)) => {}
+            (f, d) => prop_assert!(false, "full {:?} vs delta {:?} for {}", f.map(|_| ()), d.map(|_| ()), body),
         }
     }
 }

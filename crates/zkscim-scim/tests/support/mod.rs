@@ -265,6 +265,70 @@ pub fn run_fixture(name: &str, kind: &str, fx: &Value, reg: &SchemaRegistry) {
             assert_eq!(pages, fx["expect_pages"].as_u64().unwrap(), "{name}");
             assert_eq!(ids.len(), resources.len(), "{name}");
         }
+        "schema_attrs" => {
+            for (urn, attrs) in fx["schemas"].as_object().unwrap() {
+                let ours = reg.schema(urn).unwrap().to_json("https://example.com/v2");
+                for expect in attrs.as_array().unwrap() {
+                    let an = expect["name"].as_str().unwrap();
+                    let got = ours["attributes"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .find(|x| x["name"] == an)
+                        .unwrap_or_else(|| panic!("{name}: {urn}:{an} missing"));
+                    contains(&format!("{name}: {urn}:{an}"), got, expect);
+                }
+            }
+        }
+        "etag" => {
+            let v = fx["version"].as_str().unwrap();
+            for c in fx["cases"].as_array().unwrap() {
+                let r = zkscim_scim::etag::check_if_match(c["if_match"].as_str(), v);
+                if c["ok"] == true {
+                    r.unwrap_or_else(|e| panic!("{name}: {e}"));
+                } else {
+                    assert_eq!(r.unwrap_err().status(), 412, "{name}");
+                }
+            }
+            for c in fx["if_none_match"].as_array().unwrap() {
+                assert_eq!(
+                    zkscim_scim::etag::if_none_match_hits(c["header"].as_str(), v),
+                    c["not_modified"] == true,
+                    "{name}"
+                );
+            }
+        }
         other => panic!("{name}: unknown fixture kind '{other}'"),
+    }
+}
+
+/// `got` must contain every member of `expect` with an equal value; string arrays in `got` may
+/// hold extra entries; `subAttributes` are matched by name.
+fn contains(ctx: &str, got: &Value, expect: &Value) {
+    for (k, ev) in expect.as_object().unwrap() {
+        let gv = got.get(k).unwrap_or_else(|| panic!("{ctx}: missing '{k}'"));
+        match (k.as_str(), ev) {
+            ("subAttributes", Value::Array(subs)) => {
+                for es in subs {
+                    let sn = &es["name"];
+                    let gs = gv
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .find(|x| &x["name"] == sn)
+                        .unwrap_or_else(|| panic!("{ctx}: sub-attribute {sn} missing"));
+                    contains(&format!("{ctx}.{}", sn.as_str().unwrap()), gs, es);
+                }
+            }
+            (_, Value::Array(items)) => {
+                for it in items {
+                    assert!(
+                        gv.as_array().unwrap().contains(it),
+                        "{ctx}: '{k}' lacks {it}"
+                    );
+                }
+            }
+            _ => assert_eq!(gv, ev, "{ctx}: '{k}'"),
+        }
     }
 }

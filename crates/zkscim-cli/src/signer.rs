@@ -1,0 +1,88 @@
+//! Loading who signs: tenant directory, private key and chain, checked as the server would.
+
+use zkscim_proto::cert::{verify_chain, Certificate, ChainContext, NoCache, VerifiedChain};
+use zkscim_proto::keys::SigningKey;
+
+use crate::cert::chain_error;
+use crate::config::Resolved;
+use crate::duration::now;
+use crate::files::read_certificates;
+use crate::output::CliError;
+use crate::tenant::TenantDir;
+
+/// A signer ready to sign for its tenant.
+pub struct Signer {
+    pub tenant: TenantDir,
+    pub key: SigningKey,
+    pub chain: Vec<Certificate>,
+    pub verified: VerifiedChain,
+}
+
+impl std::fmt::Debug for Signer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Signer")
+            .field("tenant", &self.tenant.tenant)
+            .field("key", &self.key.key_id().short())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Loads and checks the signer: the key must be the one the chain empowers, and the chain must
+/// verify from the tenant root now.
+pub fn load(r: &Resolved) -> Result<Signer, CliError> {
+    let tenant = TenantDir::load(&r.tenant_dir)?;
+    let key = zkscim_keyfile::read_private_key(&r.key)?;
+    let chain = match &r.chain {
+        Some(path) => read_certificates(path)?,
+        None => Vec::new(),
+    };
+    // The key must be the one the chain empowers: say so plainly before any other check.
+    let expected = chain.last().map_or(tenant.root, |c| c.claims().subject);
+    if key.public_key() != expected {
+        let whose = match chain.last() {
+            Some(c) => format!("the chain's last certificate '{}'", c.claims().label),
+            None => "the tenant root (no --chain given)".to_owned(),
+        };
+        return Err(CliError::new(
+            "op.key_mismatch",
+            format!(
+                "key {} ({}) is not the key empowered by {whose}, which is {}",
+                key.key_id().short(),
+                r.key.display(),
+                expected.key_id().short()
+            ),
+        )
+        .hint("pass the private key the certificate was issued to (--key / ZKSCIM_KEY), or the matching chain (--chain / ZKSCIM_CHAIN)"));
+    }
+    let ctx = ChainContext {
+        tenant: &tenant.tenant,
+        root: &tenant.root,
+        now: now(),
+    };
+    let verified =
+        verify_chain(&chain, &ctx, &mut NoCache).map_err(|e| chain_error(&e, &tenant.root))?;
+    Ok(Signer {
+        tenant,
+        key,
+        chain,
+        verified,
+    })
+}
+
+/// The server to talk to: flag or environment, else the config file, else tenant.json.
+pub fn server(r: &Resolved, tenant: &TenantDir) -> Option<String> {
+    r.server_flag
+        .clone()
+        .or_else(|| r.server_config.clone())
+        .or_else(|| tenant.server.clone())
+}
+
+/// The error when no server is known.
+pub fn no_server(cfg: &crate::config::Config) -> CliError {
+    CliError::new("input.server", "no server to talk to")
+        .hint(format!(
+            "{} (or record one with `zkscim tenant register --server URL …`)",
+            cfg.sources("--server", "ZKSCIM_SERVER", "server")
+        ))
+        .input()
+}

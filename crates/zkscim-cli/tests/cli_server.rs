@@ -1,0 +1,892 @@
+//! The server-talking commands (`tenant init/register`, `op`, `revoke`, `get`, `list`) run as
+//! the real binary against a real `zkscim serve` on 127.0.0.1.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+
+struct Server {
+    child: Child,
+    _stdout: BufReader<std::process::ChildStdout>,
+    url: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn serve() -> Server {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_zkscim"))
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--admin-token",
+            "op-token",
+            "--db",
+        ])
+        .arg(dir.path().join("z.db"))
+        .env_remove("ZKSCIM_CONFIG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    stdout.read_line(&mut line).unwrap();
+    let url = line
+        .trim()
+        .strip_prefix("zkscim listening on ")
+        .unwrap()
+        .to_owned();
+    Server {
+        child,
+        _stdout: stdout,
+        url,
+        _dir: dir,
+    }
+}
+
+/// A loopback URL nothing listens on.
+fn dead_url() -> String {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    drop(l);
+    format!("http://127.0.0.1:{port}")
+}
+
+/// Runs `zkscim args…` in `dir` with HOME = `dir` (so no user config leaks in) and no ZKSCIM_*
+/// variables from the outer environment.
+fn run_env(dir: &Path, args: &[&str], envs: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_zkscim"));
+    cmd.current_dir(dir).args(args).env("HOME", dir);
+    for (k, _) in std::env::vars() {
+        if k.starts_with("ZKSCIM_") || k == "XDG_CONFIG_HOME" {
+            cmd.env_remove(k);
+        }
+    }
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    cmd.stdin(Stdio::null()).output().unwrap()
+}
+
+fn run(dir: &Path, args: &[&str]) -> Output {
+    run_env(dir, args, &[])
+}
+
+fn out(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn err(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn ok(o: &Output) -> String {
+    assert!(o.status.success(), "stdout: {}\nstderr: {}", out(o), err(o));
+    out(o)
+}
+
+fn json(o: &Output) -> serde_json::Value {
+    serde_json::from_str(&ok(o)).unwrap_or_else(|e| panic!("{e}: {}", out(o)))
+}
+
+/// Asserts a failure with `exit` whose stderr names `needle` and carries a hint.
+fn fails(o: &Output, exit: i32, needle: &str) -> String {
+    assert_eq!(
+        o.status.code(),
+        Some(exit),
+        "stdout: {}\nstderr: {}",
+        out(o),
+        err(o)
+    );
+    let e = err(o);
+    assert!(e.contains(needle), "expected {needle:?} in: {e}");
+    assert!(e.contains("hint:"), "expected a hint in: {e}");
+    e
+}
+
+fn files(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+fn read_json(path: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// Tenant `acme` registered at `url`; admin (read, revoke) and okta connector certificates.
+fn setup(d: &Path, url: &str) -> serde_json::Value {
+    let v = json(&run(
+        d,
+        &[
+            "tenant",
+            "init",
+            "--tenant",
+            "acme",
+            "--dir",
+            "acme",
+            "--server",
+            url,
+            "--admin-token",
+            "op-token",
+            "--json",
+        ],
+    ));
+    ok(&run(d, &["key", "generate", "--out", "admin.pem"]));
+    ok(&run(d, &["key", "generate", "--out", "okta.pem"]));
+    ok(&run(
+        d,
+        &[
+            "cert",
+            "issue",
+            "--issuer-key",
+            "acme/root.pem",
+            "--tenant",
+            "acme",
+            "--subject",
+            "admin.pub",
+            "--ops",
+            "create,replace,patch,delete,read",
+            "--types",
+            "User,Group",
+            "--attrs",
+            "*",
+            "--cap",
+            "delegate,revoke,reactivate",
+            "--depth",
+            "1",
+            "--ttl",
+            "30d",
+            "--label",
+            "admin",
+            "--out",
+            "admin.cert",
+            "--chain-out",
+            "admin.chain",
+        ],
+    ));
+    ok(&run(
+        d,
+        &[
+            "cert",
+            "issue",
+            "--issuer-key",
+            "admin.pem",
+            "--parent",
+            "admin.chain",
+            "--subject",
+            "okta.pub",
+            "--ops",
+            "create,replace,patch",
+            "--types",
+            "User",
+            "--attrs",
+            "active,name.*,userName,externalId,emails,displayName",
+            "--ttl",
+            "24h",
+            "--label",
+            "okta-prod",
+            "--out",
+            "okta.cert",
+            "--chain-out",
+            "okta.chain",
+        ],
+    ));
+    v
+}
+
+const USER: &str = r#"{"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+ "userName": "alice@example.com", "externalId": "Ext-42", "name": {"givenName": "Alice", "familyName": "Smith"},
+ "emails": [{"value": "alice@example.com", "type": "work", "primary": true}], "active": true}"#;
+
+const OKTA: [&str; 6] = [
+    "--tenant-dir",
+    "acme",
+    "--key",
+    "okta.pem",
+    "--chain",
+    "okta.chain",
+];
+const ADMIN: [&str; 6] = [
+    "--tenant-dir",
+    "acme",
+    "--key",
+    "admin.pem",
+    "--chain",
+    "admin.chain",
+];
+
+fn with<'a>(args: &[&'a str], signer: &[&'a str]) -> Vec<&'a str> {
+    args.iter().chain(signer).copied().collect()
+}
+
+#[test]
+fn provision_read_refuse_revoke() {
+    let server = serve();
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let init = setup(d, &server.url);
+    let secret = std::fs::read_to_string(d.join("acme/tenant.secret")).unwrap();
+    assert!(!init.to_string().contains(secret.trim()));
+    assert!(!init.to_string().contains("op-token"), "no token printed");
+    assert_eq!(init["registration"]["genesis_index"], 0);
+    let tj = read_json(&d.join("acme/tenant.json"));
+    assert_eq!(tj["server_url"], server.url.as_str());
+    assert!(tj["log_key"].as_str().unwrap().contains('+'));
+    assert_eq!(
+        tj["log_key_fingerprint"],
+        init["registration"]["log_key_fingerprint"]
+    );
+    std::fs::write(d.join("user.json"), USER).unwrap();
+
+    // Create through the connector: submitted to the recorded server, receipt verified.
+    let o = run(
+        d,
+        &with(
+            &["op", "create", "--type", "User", "user.json", "--json"],
+            &OKTA,
+        ),
+    );
+    let v = json(&o);
+    assert_eq!(v["status"], "applied");
+    assert_eq!(v["version"], "W/\"1\"");
+    assert!(v["index"].as_u64().unwrap() >= 3, "{v}");
+    assert!(!out(&o).contains("alice"), "nothing clear is printed");
+    let id = v["resource_id"].as_str().unwrap().to_owned();
+
+    // Read back through the admin and unseal locally.
+    let g = json(&run(d, &with(&["get", "User", &id, "--json"], &ADMIN)));
+    assert_eq!(g["userName"], "alice@example.com");
+    assert_eq!(g["name"]["givenName"], "Alice");
+    assert_eq!(g["emails"][0]["value"], "alice@example.com");
+    assert_eq!(g["active"], true);
+
+    // Blind-index filter: case-insensitive userName.
+    let l = json(&run(
+        d,
+        &with(
+            &[
+                "list",
+                "Users",
+                "--filter",
+                "userName eq \"ALICE@example.com\" and active eq true",
+                "--json",
+            ],
+            &ADMIN,
+        ),
+    ));
+    assert_eq!(l["totalResults"], 1, "{l}");
+    assert_eq!(l["Resources"][0]["userName"], "alice@example.com");
+    let l = json(&run(
+        d,
+        &with(
+            &[
+                "list",
+                "User",
+                "--filter",
+                "userName eq \"bob@example.com\"",
+                "--json",
+            ],
+            &ADMIN,
+        ),
+    ));
+    assert_eq!(l["totalResults"], 0, "{l}");
+    // Groups: displayName is sealed + indexed, member ids stay clear.
+    std::fs::write(
+        d.join("group.json"),
+        format!(
+            r#"{{"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": "Engineering", "members": [{{"value": "{id}"}}]}}"#
+        ),
+    )
+    .unwrap();
+    let g = json(&run(
+        d,
+        &with(
+            &["op", "create", "--type", "Group", "group.json", "--json"],
+            &ADMIN,
+        ),
+    ));
+    assert_eq!(g["status"], "applied", "{g}");
+    let l = json(&run(
+        d,
+        &with(
+            &[
+                "list",
+                "Groups",
+                "--filter",
+                "displayName eq \"engineering\"",
+                "--json",
+            ],
+            &ADMIN,
+        ),
+    ));
+    assert_eq!(l["totalResults"], 1, "{l}");
+    assert_eq!(l["Resources"][0]["displayName"], "Engineering");
+    assert_eq!(l["Resources"][0]["members"][0]["value"], id.as_str());
+    // externalId is case-exact.
+    for (value, n) in [("Ext-42", 1), ("ext-42", 0)] {
+        let filter = format!("externalId eq \"{value}\"");
+        let l = json(&run(
+            d,
+            &with(&["list", "User", "--filter", &filter, "--json"], &ADMIN),
+        ));
+        assert_eq!(l["totalResults"], n, "{filter}: {l}");
+    }
+    // Other operators on sealed attributes are refused locally.
+    fails(
+        &run(
+            d,
+            &with(&["list", "User", "--filter", "userName co \"ali\""], &ADMIN),
+        ),
+        2,
+        "only `eq`",
+    );
+    fails(
+        &run(
+            d,
+            &with(
+                &["list", "User", "--filter", "name.givenName eq \"Alice\""],
+                &ADMIN,
+            ),
+        ),
+        2,
+        "without a blind index",
+    );
+    // --attributes and --count travel in the signed query.
+    let l = json(&run(
+        d,
+        &with(
+            &[
+                "list",
+                "User",
+                "--attributes",
+                "userName",
+                "--count",
+                "1",
+                "--json",
+            ],
+            &ADMIN,
+        ),
+    ));
+    assert_eq!(l["Resources"][0]["userName"], "alice@example.com", "{l}");
+    assert!(l["Resources"][0].get("name").is_none(), "{l}");
+    // Under another tenant secret nothing opens: a clear error, not garbage.
+    std::fs::create_dir(d.join("wrong")).unwrap();
+    ok(&run(
+        d,
+        &["tenant", "init", "--tenant", "acme", "--dir", "wrong/acme"],
+    ));
+    std::fs::copy(d.join("acme/tenant.json"), d.join("wrong/acme/tenant.json")).unwrap();
+    std::fs::copy(d.join("acme/root.pem"), d.join("wrong/acme/root.pem")).unwrap();
+    let wrong = [
+        "--tenant-dir",
+        "wrong/acme",
+        "--key",
+        "admin.pem",
+        "--chain",
+        "admin.chain",
+    ];
+    fails(
+        &run(d, &with(&["get", "User", &id], &wrong)),
+        1,
+        "did not open",
+    );
+    // The connector may not read.
+    fails(
+        &run(d, &with(&["get", "User", &id], &OKTA)),
+        1,
+        "may not read",
+    );
+
+    // Out-of-scope attribute: refused with the scope named and a hint, nothing written.
+    std::fs::write(
+        d.join("title.json"),
+        r#"{"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "bob", "title": "CEO"}"#,
+    )
+    .unwrap();
+    let e = fails(
+        &run(
+            d,
+            &with(&["op", "create", "--type", "User", "title.json"], &OKTA),
+        ),
+        1,
+        "scope",
+    );
+    assert!(e.contains("title"), "{e}");
+
+    // A logged refusal: stale ETag.
+    std::fs::write(
+        d.join("patch.json"),
+        r#"[{"op": "replace", "path": "active", "value": false}]"#,
+    )
+    .unwrap();
+    let e = fails(
+        &run(
+            d,
+            &with(
+                &[
+                    "op",
+                    "patch",
+                    "--type",
+                    "User",
+                    "--id",
+                    &id,
+                    "--if-match",
+                    "W/\"7\"",
+                    "patch.json",
+                ],
+                &OKTA,
+            ),
+        ),
+        1,
+        "precondition.failed",
+    );
+    assert!(e.contains("zkscim get"), "{e}");
+    assert!(e.contains("receipt verified"), "{e}");
+    let p = json(&run(
+        d,
+        &with(
+            &[
+                "op",
+                "patch",
+                "--type",
+                "User",
+                "--id",
+                &id,
+                "--if-match",
+                "W/\"1\"",
+                "patch.json",
+                "--json",
+            ],
+            &OKTA,
+        ),
+    ));
+    assert_eq!(p["version"], "W/\"2\"");
+
+    // Revoke the connector by file (the certificate travels with the revocation).
+    let r = json(&run(
+        d,
+        &with(
+            &["revoke", "okta.cert", "--reason", "rotated", "--json"],
+            &ADMIN,
+        ),
+    ));
+    assert_eq!(r["status"], "applied");
+    assert_eq!(r["carried_certificate"], true);
+    std::fs::write(
+        d.join("bob.json"),
+        r#"{"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "bob@example.com"}"#,
+    )
+    .unwrap();
+    let e = fails(
+        &run(
+            d,
+            &with(&["op", "create", "--type", "User", "bob.json"], &OKTA),
+        ),
+        1,
+        "revoked.certificate",
+    );
+    assert!(e.contains("new certificate"), "{e}");
+    // Revoking by id a certificate the log never saw: refused, and the hint says to pass the file.
+    ok(&run(
+        d,
+        &[
+            "cert",
+            "issue",
+            "--issuer-key",
+            "admin.pem",
+            "--parent",
+            "admin.chain",
+            "--subject",
+            "okta.pub",
+            "--ops",
+            "create",
+            "--types",
+            "User",
+            "--attrs",
+            "active",
+            "--label",
+            "spare",
+            "--out",
+            "spare.cert",
+        ],
+    ));
+    let spare = json(&run(d, &["cert", "show", "spare.cert", "--json"]));
+    let spare_id = spare["certificates"][0]["id"]
+        .as_str()
+        .or_else(|| spare["id"].as_str())
+        .or_else(|| spare[0]["id"].as_str())
+        .unwrap_or_else(|| panic!("{spare}"))
+        .to_owned();
+    fails(
+        &run(d, &with(&["revoke", &spare_id], &ADMIN)),
+        1,
+        "revocation.unknown_certificate",
+    );
+    // A short id is not enough to revoke.
+    fails(&run(d, &with(&["revoke", "abcd1234"], &ADMIN)), 2, "full");
+
+    // Config file: defaults for server, key, chain and tenant dir; env beats the file.
+    let cfg_dir = d.join(".config/zkscim");
+    std::fs::create_dir_all(&cfg_dir).unwrap();
+    std::fs::write(
+        cfg_dir.join("config.toml"),
+        format!(
+            "server = \"{}\"\nkey = \"../../admin.pem\"\nchain = \"../../admin.chain\"\ntenant_dir = \"../../acme\"\n",
+            server.url
+        ),
+    )
+    .unwrap();
+    let l = json(&run(d, &["list", "User", "--json"]));
+    assert_eq!(l["totalResults"], 1, "{l}");
+    let dead = dead_url();
+    fails(
+        &run_env(d, &["list", "User"], &[("ZKSCIM_SERVER", &dead)]),
+        1,
+        "cannot reach",
+    );
+    let other = d.join("other.toml");
+    std::fs::write(&other, "server = 3\n").unwrap();
+    fails(
+        &run_env(
+            d,
+            &["list", "User"],
+            &[("ZKSCIM_CONFIG_FILE", other.to_str().unwrap())],
+        ),
+        2,
+        "other.toml",
+    );
+
+    // The genesis of an existing tenant: `register` adopts it after checking the root.
+    let again = json(&run(
+        d,
+        &[
+            "tenant",
+            "register",
+            "--dir",
+            "acme",
+            "--server",
+            &server.url,
+            "--admin-token",
+            "op-token",
+            "--json",
+        ],
+    ));
+    assert_eq!(again["already_registered"], true);
+    assert_eq!(again["genesis_index"], 0);
+}
+
+#[test]
+fn bad_input_and_server_down() {
+    let server = serve();
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    setup(d, &server.url);
+    std::fs::write(d.join("user.json"), USER).unwrap();
+
+    // Wrong key for the chain.
+    fails(
+        &run(
+            d,
+            &[
+                "op",
+                "create",
+                "--type",
+                "User",
+                "user.json",
+                "--tenant-dir",
+                "acme",
+                "--key",
+                "admin.pem",
+                "--chain",
+                "okta.chain",
+            ],
+        ),
+        1,
+        "is not the key empowered",
+    );
+    // Expired chain.
+    ok(&run(
+        d,
+        &[
+            "cert",
+            "issue",
+            "--issuer-key",
+            "acme/root.pem",
+            "--tenant",
+            "acme",
+            "--subject",
+            "okta.pub",
+            "--ops",
+            "create",
+            "--types",
+            "User",
+            "--attrs",
+            "userName",
+            "--not-before",
+            "2020-01-01T00:00:00Z",
+            "--ttl",
+            "1h",
+            "--label",
+            "old",
+            "--out",
+            "old.cert",
+            "--chain-out",
+            "old.chain",
+        ],
+    ));
+    fails(
+        &run(
+            d,
+            &[
+                "op",
+                "create",
+                "--type",
+                "User",
+                "user.json",
+                "--tenant-dir",
+                "acme",
+                "--key",
+                "okta.pem",
+                "--chain",
+                "old.chain",
+            ],
+        ),
+        1,
+        "cert renew",
+    );
+    // Malformed JSON: bad input, no output file.
+    std::fs::write(d.join("bad.json"), "{\"userName\": ").unwrap();
+    fails(
+        &run(
+            d,
+            &with(
+                &[
+                    "op", "create", "--type", "User", "bad.json", "--out", "x.cbor",
+                ],
+                &OKTA,
+            ),
+        ),
+        2,
+        "malformed JSON",
+    );
+    assert!(!d.join("x.cbor").exists());
+    // Missing protection profile.
+    let mut tj = read_json(&d.join("acme/tenant.json"));
+    tj.as_object_mut().unwrap().remove("protection_profile");
+    std::fs::create_dir(d.join("noprof")).unwrap();
+    for f in ["root.pem", "root.pub", "tenant.secret"] {
+        std::fs::copy(d.join("acme").join(f), d.join("noprof").join(f)).unwrap();
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        for f in ["root.pem", "tenant.secret"] {
+            std::fs::set_permissions(
+                d.join("noprof").join(f),
+                std::fs::Permissions::from_mode(0o600),
+            )
+            .unwrap();
+        }
+    }
+    std::fs::write(d.join("noprof/tenant.json"), tj.to_string()).unwrap();
+    fails(
+        &run(
+            d,
+            &[
+                "op",
+                "create",
+                "--type",
+                "User",
+                "user.json",
+                "--tenant-dir",
+                "noprof",
+                "--key",
+                "okta.pem",
+                "--chain",
+                "okta.chain",
+            ],
+        ),
+        1,
+        "protection_profile",
+    );
+    // No server known and no --out.
+    let mut tj = read_json(&d.join("acme/tenant.json"));
+    tj["server_url"] = serde_json::Value::Null;
+    std::fs::write(d.join("acme/tenant.json"), tj.to_string()).unwrap();
+    fails(
+        &run(
+            d,
+            &with(&["op", "create", "--type", "User", "user.json"], &OKTA),
+        ),
+        2,
+        "--out",
+    );
+    // --out alone signs offline.
+    ok(&run(
+        d,
+        &with(
+            &[
+                "op",
+                "create",
+                "--type",
+                "User",
+                "user.json",
+                "--out",
+                "op.cbor",
+            ],
+            &OKTA,
+        ),
+    ));
+    assert!(d.join("op.cbor").exists());
+    // …and `submit` sends it later; resubmitting returns the original receipt.
+    let first = json(&run(
+        d,
+        &[
+            "submit",
+            "op.cbor",
+            "--tenant-dir",
+            "acme",
+            "--server",
+            &server.url,
+            "--json",
+        ],
+    ));
+    assert_eq!(first["status"], "applied");
+    assert_eq!(first["duplicate"], false);
+    let again = json(&run(
+        d,
+        &[
+            "submit",
+            "op.cbor",
+            "--tenant-dir",
+            "acme",
+            "--server",
+            &server.url,
+            "--json",
+        ],
+    ));
+    assert_eq!(again["duplicate"], true);
+    assert_eq!(again["index"], first["index"]);
+    fails(
+        &run(
+            d,
+            &[
+                "submit",
+                "user.json",
+                "--tenant-dir",
+                "acme",
+                "--server",
+                &server.url,
+            ],
+        ),
+        2,
+        "not a signed statement",
+    );
+
+    // Server down: clear message, non-zero exit, nothing half-written.
+    let dead = dead_url();
+    fails(
+        &run(
+            d,
+            &with(
+                &[
+                    "op",
+                    "create",
+                    "--type",
+                    "User",
+                    "user.json",
+                    "--out",
+                    "y.cbor",
+                    "--server",
+                    &dead,
+                ],
+                &OKTA,
+            ),
+        ),
+        1,
+        "cannot reach the authority",
+    );
+    assert!(!d.join("y.cbor").exists());
+    let e = fails(
+        &run(
+            d,
+            &[
+                "tenant",
+                "init",
+                "--tenant",
+                "beta",
+                "--dir",
+                "beta",
+                "--server",
+                &dead,
+                "--admin-token",
+                "op-token",
+            ],
+        ),
+        1,
+        "cannot reach the authority",
+    );
+    assert!(e.contains("tenant register"), "{e}");
+    assert_eq!(
+        files(&d.join("beta")),
+        ["root.pem", "root.pub", "tenant.json", "tenant.secret"]
+    );
+    assert!(read_json(&d.join("beta/tenant.json"))
+        .get("log_key")
+        .is_none());
+    // The retry registers it; a wrong operator token is named.
+    fails(
+        &run(
+            d,
+            &[
+                "tenant",
+                "register",
+                "--dir",
+                "beta",
+                "--server",
+                &server.url,
+                "--admin-token",
+                "nope",
+            ],
+        ),
+        1,
+        "operator",
+    );
+    let r = json(&run(
+        d,
+        &[
+            "tenant",
+            "register",
+            "--dir",
+            "beta",
+            "--server",
+            &server.url,
+            "--admin-token",
+            "op-token",
+            "--json",
+        ],
+    ));
+    assert_eq!(r["already_registered"], false);
+    assert_eq!(
+        read_json(&d.join("beta/tenant.json"))["server_url"],
+        server.url.as_str()
+    );
+}

@@ -1,0 +1,151 @@
+//! Helpers shared by the CLI integration tests: run the real binary in a scratch directory.
+#![allow(dead_code)]
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+/// Runs `zkscim args…` in `dir`, with `stdin` fed in and `envs` set; ZKSCIM_* from the outer
+/// environment never leak in.
+pub fn run_with(dir: &Path, args: &[&str], stdin: Option<&str>, envs: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_zkscim"));
+    cmd.current_dir(dir)
+        .args(args)
+        .env_remove("ZKSCIM_KEY")
+        .env_remove("ZKSCIM_CHAIN")
+        .env_remove("ZKSCIM_TENANT_DIR")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().unwrap();
+    let mut pipe = child.stdin.take().unwrap();
+    if let Some(input) = stdin {
+        pipe.write_all(input.as_bytes()).unwrap();
+    }
+    drop(pipe);
+    child.wait_with_output().unwrap()
+}
+
+pub fn run(dir: &Path, args: &[&str]) -> Output {
+    run_with(dir, args, None, &[])
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+pub fn ok(o: &Output) -> String {
+    assert!(
+        o.status.success(),
+        "stdout: {}\nstderr: {}",
+        stdout(o),
+        stderr(o)
+    );
+    stdout(o)
+}
+
+pub fn json(o: &Output) -> serde_json::Value {
+    serde_json::from_str(&stdout(o)).unwrap_or_else(|e| panic!("{e}: {}", stdout(o)))
+}
+
+/// Asserts a failure with `exit` whose stderr mentions `needle` and carries a hint.
+pub fn fails(o: &Output, exit: i32, needle: &str) {
+    assert_eq!(
+        o.status.code(),
+        Some(exit),
+        "stdout: {}\nstderr: {}",
+        stdout(o),
+        stderr(o)
+    );
+    let err = stderr(o);
+    assert!(err.contains(needle), "expected {needle:?} in: {err}");
+    assert!(err.contains("hint:"), "expected a hint in: {err}");
+}
+
+/// Names of the files in `dir` (no temp files may remain after a failure).
+pub fn files(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+/// A tenant `acme` in `dir/acme`, an admin (depth 1, delegate) and an okta connector under it:
+/// `admin.pem/.pub/.cert/.chain`, `okta.pem/.pub/.cert/.chain`.
+pub fn setup(dir: &Path) {
+    ok(&run(
+        dir,
+        &["tenant", "init", "--tenant", "acme", "--dir", "acme"],
+    ));
+    ok(&run(dir, &["key", "generate", "--out", "admin.pem"]));
+    ok(&run(dir, &["key", "generate", "--out", "okta.pem"]));
+    ok(&run(
+        dir,
+        &[
+            "cert",
+            "issue",
+            "--issuer-key",
+            "acme/root.pem",
+            "--tenant",
+            "acme",
+            "--subject",
+            "admin.pub",
+            "--ops",
+            "create,replace,patch,delete,read",
+            "--types",
+            "User,Group",
+            "--attrs",
+            "*",
+            "--cap",
+            "delegate,revoke,reactivate",
+            "--depth",
+            "1",
+            "--ttl",
+            "30d",
+            "--label",
+            "admin",
+            "--out",
+            "admin.cert",
+            "--chain-out",
+            "admin.chain",
+        ],
+    ));
+    ok(&run(
+        dir,
+        &[
+            "cert",
+            "issue",
+            "--issuer-key",
+            "admin.pem",
+            "--parent",
+            "admin.chain",
+            "--subject",
+            "okta.pub",
+            "--ops",
+            "create,replace,patch",
+            "--types",
+            "User",
+            "--attrs",
+            "active,name.*,userName,externalId,emails,displayName",
+            "--cap",
+            "reactivate",
+            "--ttl",
+            "24h",
+            "--label",
+            "okta-prod",
+            "--out",
+            "okta.cert",
+            "--chain-out",
+            "okta.chain",
+        ],
+    ));
+}

@@ -1,0 +1,247 @@
+//! Re-deriving a log's verdicts: fold every entry into an in-memory state with the same rules
+//! the server used, and say precisely where the log disagrees with them.
+//!
+//! This is what an auditor (stage 5 and 6) and the CLI's log check run. The caller checks the
+//! hash chain and the Merkle tree; this checks what each entry *means*.
+
+use std::collections::HashSet;
+
+use zkscim_proto::cert::{CertId, Certificate};
+use zkscim_proto::envelope::{self, Statement};
+use zkscim_proto::keys::PublicKey;
+use zkscim_proto::log_entry::{EntryKind, LogEntry, Outcome};
+use zkscim_scim::SchemaRegistry;
+
+use crate::memory::MemoryState;
+use crate::{Decision, Settings, Verdict, Verification};
+
+/// A disagreement between an entry and the rules.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplayFinding {
+    /// Stable code, e.g. `audit.verdict.mismatch`.
+    pub code: &'static str,
+    /// What the rules expected.
+    pub expected: String,
+    /// What the log holds.
+    pub found: String,
+}
+
+impl ReplayFinding {
+    fn new(
+        code: &'static str,
+        expected: impl Into<String>,
+        found: impl Into<String>,
+    ) -> ReplayFinding {
+        ReplayFinding {
+            code,
+            expected: expected.into(),
+            found: found.into(),
+        }
+    }
+}
+
+/// What one replayed entry was, for reports.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Replayed {
+    /// The rules' decision (`None` for certificate entries).
+    pub decision: Option<Decision>,
+    /// Labels of the signer's chain, root-signed first (empty when the root signed).
+    pub labels: Vec<String>,
+    /// Whether the signer's scope carries `break_glass`.
+    pub break_glass: bool,
+}
+
+/// Folds a tenant's log from genesis, checking every verdict.
+#[derive(Debug)]
+pub struct Replayer {
+    tenant: String,
+    trusted_root: PublicKey,
+    settings: Settings,
+    registry: SchemaRegistry,
+    state: MemoryState,
+    cache: HashSet<CertId>,
+    seen_submissions: HashSet<[u8; 32]>,
+}
+
+impl Replayer {
+    /// A replayer for `tenant` trusting `root` (the fingerprint checked out of band).
+    pub fn new(
+        tenant: &str,
+        trusted_root: PublicKey,
+        settings: Settings,
+        registry: SchemaRegistry,
+    ) -> Replayer {
+        Replayer {
+            tenant: tenant.to_owned(),
+            trusted_root,
+            settings,
+            registry,
+            state: MemoryState::new(),
+            cache: HashSet::new(),
+            seen_submissions: HashSet::new(),
+        }
+    }
+
+    /// The state folded so far.
+    pub fn state(&self) -> &MemoryState {
+        &self.state
+    }
+
+    /// Replays one entry given the exact bytes it records. After a verdict finding the state
+    /// follows the rules' decision, not the log's claim, so later entries are judged against
+    /// the state the tenant actually authorised.
+    pub fn replay(
+        &mut self,
+        entry: &LogEntry,
+        submitted: &[u8],
+    ) -> Result<Replayed, ReplayFinding> {
+        if zkscim_proto::log_entry::submitted_hash_of(submitted) != entry.submitted_hash {
+            return Err(ReplayFinding::new(
+                "audit.submitted.hash_mismatch",
+                hex::encode(entry.submitted_hash),
+                hex::encode(zkscim_proto::log_entry::submitted_hash_of(submitted)),
+            ));
+        }
+        if entry.kind != EntryKind::Certificate
+            && !self.seen_submissions.insert(entry.submitted_hash)
+        {
+            return Err(ReplayFinding::new(
+                "audit.submitted.duplicate",
+                "each submission logged once (resubmissions answer with the original receipt)",
+                "the same submitted bytes logged again",
+            ));
+        }
+        if entry.kind == EntryKind::Certificate {
+            let cert = Certificate::parse(submitted).map_err(|e| {
+                ReplayFinding::new("audit.certificate.invalid", "a certificate", e.to_string())
+            })?;
+            if !matches!(entry.outcome, Outcome::Applied { .. }) {
+                return Err(ReplayFinding::new(
+                    "audit.certificate.outcome",
+                    "applied",
+                    format!("{:?}", entry.outcome),
+                ));
+            }
+            self.state.see_certificate(&cert);
+            return Ok(Replayed {
+                decision: None,
+                labels: vec![cert.claims().label.clone()],
+                break_glass: false,
+            });
+        }
+        let statement = envelope::parse_any(submitted).map_err(|e| {
+            ReplayFinding::new(
+                "audit.submitted.unparsable",
+                "a signed statement",
+                e.to_string(),
+            )
+        })?;
+        if let Statement::Genesis(g) = &statement {
+            if g.body().root != self.trusted_root {
+                return Err(ReplayFinding::new(
+                    "audit.genesis.root_mismatch",
+                    self.trusted_root.key_id().short(),
+                    g.body().root.key_id().short(),
+                ));
+            }
+        }
+        let expected_kind = match &statement {
+            Statement::Genesis(_) => EntryKind::Genesis,
+            Statement::Operation(_) | Statement::ReadRequest(_) => EntryKind::Operation,
+            Statement::Revocation(_) => EntryKind::Revocation,
+            Statement::Policy(_) => EntryKind::Policy,
+        };
+        if entry.kind != expected_kind {
+            return Err(ReplayFinding::new(
+                "audit.entry.kind_mismatch",
+                format!("{expected_kind:?}"),
+                format!("{:?}", entry.kind),
+            ));
+        }
+        let info = self.state.tenant.clone();
+        let verification = crate::verify(
+            &statement,
+            info.as_ref(),
+            &self.tenant,
+            entry.time,
+            self.settings,
+            &mut self.cache,
+        );
+        let (labels, break_glass) = match &verification {
+            Verification::Operation(v) => (v.chain().labels.clone(), v.chain().break_glass),
+            Verification::Revocation(v) => (v.chain().labels.clone(), v.chain().break_glass),
+            Verification::Policy(v) => (v.chain().labels.clone(), v.chain().break_glass),
+            _ => (Vec::new(), false),
+        };
+        if let Verification::Forged(e) = &verification {
+            return Err(ReplayFinding::new(
+                "audit.verdict.unauthenticated_logged",
+                "never logged: not signed by a key the tenant root empowers",
+                e.to_string(),
+            ));
+        }
+        let decision = crate::decide(
+            &verification,
+            info.as_ref(),
+            &self.registry,
+            &mut self.state,
+            entry.time,
+        )
+        .map_err(|e| ReplayFinding::new("audit.state", "a readable state", e.to_string()))?
+        .ok_or_else(|| {
+            ReplayFinding::new(
+                "audit.verdict.unauthenticated_logged",
+                "never logged",
+                "logged",
+            )
+        })?;
+        if !decision.new_certificates.is_empty() {
+            return Err(ReplayFinding::new(
+                "audit.certificate.not_logged_first",
+                "every certificate of the chain logged before its first use",
+                format!(
+                    "{} certificate(s) first seen here",
+                    decision.new_certificates.len()
+                ),
+            ));
+        }
+        let agrees = match (&decision.verdict, &entry.outcome) {
+            (Verdict::Applied { version, .. }, Outcome::Applied { version: logged }) => {
+                version == logged
+            }
+            (Verdict::Refused(r), Outcome::Refused { code, .. }) => &r.code == code,
+            _ => false,
+        };
+        let describe = |v: &Verdict| match v {
+            Verdict::Applied { version, .. } => format!("applied (version {version:?})"),
+            Verdict::Refused(r) => format!("refused {}: {}", r.code, r.detail),
+        };
+        let logged = match &entry.outcome {
+            Outcome::Applied { version } => format!("applied (version {version:?})"),
+            Outcome::Refused { code, detail } => format!("refused {code}: {detail}"),
+        };
+        if !agrees {
+            let code = match (&decision.verdict, &entry.outcome) {
+                (Verdict::Refused(_), Outcome::Applied { .. }) => {
+                    "audit.verdict.applied_should_refuse"
+                }
+                (Verdict::Applied { .. }, Outcome::Refused { .. }) => {
+                    "audit.verdict.refused_should_apply"
+                }
+                _ => "audit.verdict.mismatch",
+            };
+            self.state.apply(&self.tenant, &decision);
+            return Err(ReplayFinding::new(
+                code,
+                describe(&decision.verdict),
+                logged,
+            ));
+        }
+        self.state.apply(&self.tenant, &decision);
+        Ok(Replayed {
+            decision: Some(decision),
+            labels,
+            break_glass,
+        })
+    }
+}
