@@ -17,6 +17,7 @@
 #![forbid(unsafe_code)]
 
 pub mod memory;
+pub mod prepared;
 pub mod replay;
 mod time;
 pub mod view;
@@ -730,7 +731,8 @@ fn decide_operation(
             }],
         });
     }
-    let scim_profile = scim_profile(&tenant.profile, &rs);
+    let scim_profile = scim_profile_cached(&tenant.profile, &rs);
+    let scim_profile = &*scim_profile;
     let json = match body.body_json() {
         Ok(j) => j,
         Err(e) => return refuse(Refusal::new(e.code(), 400, e.to_string()).scim("invalidSyntax")),
@@ -743,7 +745,7 @@ fn decide_operation(
     // Apply SCIM semantics to get the resulting resource (members separate for groups).
     let mut members_effect: Option<Effect> = None;
     let mut result = match (&body.change, &current) {
-        (Change::Create(_), _) => match zkscim_scim::validate_create(&json, &rs, &scim_profile) {
+        (Change::Create(_), _) => match zkscim_scim::validate_create(&json, &rs, scim_profile) {
             Ok(r) => r,
             Err(e) => return refuse(Refusal::from_scim(&e)),
         },
@@ -752,7 +754,7 @@ fn decide_operation(
                 &json,
                 &with_members(&cur.body, &current_members),
                 &rs,
-                &scim_profile,
+                scim_profile,
             ) {
                 Ok(r) => r,
                 Err(e) => return refuse(Refusal::from_scim(&e)),
@@ -769,7 +771,7 @@ fn decide_operation(
                 Err(e) => return refuse(Refusal::from_scim(&e)),
             };
             if is_group {
-                match patch_group(&ops, cur, id, &rs, &scim_profile, view)? {
+                match patch_group(&ops, cur, id, &rs, scim_profile, view)? {
                     Ok((resource, effect)) => {
                         members_effect = effect;
                         resource
@@ -778,7 +780,7 @@ fn decide_operation(
                 }
             } else {
                 let mut resource = cur.body.clone();
-                if let Err(e) = zkscim_scim::apply_patch(&mut resource, &ops, &rs, &scim_profile) {
+                if let Err(e) = zkscim_scim::apply_patch(&mut resource, &ops, &rs, scim_profile) {
                     return refuse(Refusal::from_scim(&e));
                 }
                 resource
@@ -1049,6 +1051,93 @@ fn active_of(resource: &Json) -> bool {
             .unwrap_or(true),
         _ => true,
     }
+}
+
+/// What [`scim_profile`] reads of a resource schema, spelled out exactly: the resource type,
+/// then one line per attribute and sub-attribute (schema URN, path, whether string-valued).
+fn scim_profile_key(rs: &ResourceSchema, key: &mut String) {
+    use std::fmt::Write as _;
+    key.clear();
+    let _ = write!(
+        key,
+        "{}:{}",
+        rs.resource_type.name.len(),
+        rs.resource_type.name
+    );
+    let mut visit = |schema_urn: &str, prefix: &str, attrs: &[zkscim_scim::AttributeDef]| {
+        for def in attrs {
+            let stringly = |attr: &zkscim_scim::AttributeDef| {
+                matches!(
+                    attr.attr_type,
+                    zkscim_scim::AttrType::String
+                        | zkscim_scim::AttrType::DateTime
+                        | zkscim_scim::AttrType::Binary
+                        | zkscim_scim::AttrType::Reference
+                )
+            };
+            // Length-prefixed fields: no name can make two schemas spell the same key.
+            let _ = write!(
+                key,
+                "A{}:{schema_urn}{}:{prefix}{}:{}{}",
+                schema_urn.len(),
+                prefix.len(),
+                def.name.len(),
+                def.name,
+                u8::from(stringly(def))
+            );
+            for sub in &def.sub_attributes {
+                let _ = write!(
+                    key,
+                    "S{}:{}{}",
+                    sub.name.len(),
+                    sub.name,
+                    u8::from(stringly(sub))
+                );
+            }
+        }
+    };
+    visit(&rs.core.id, "", &rs.core.attributes);
+    visit(&rs.core.id, "", &rs.common);
+    for (ext, _) in &rs.extensions {
+        visit(&ext.id, &ext.id, &ext.attributes);
+    }
+}
+
+/// Memo of [`scim_profile`] results: the tenant profile and the exact schema key they were
+/// computed from (a pure function of both), most recent last, a handful at most.
+type ScimProfileMemo = Vec<(
+    ProtectionProfile,
+    String,
+    std::rc::Rc<zkscim_scim::ProtectionProfile>,
+)>;
+
+const SCIM_PROFILE_MEMO: usize = 16;
+
+thread_local! {
+    static SCIM_PROFILES: std::cell::RefCell<ScimProfileMemo> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// [`scim_profile`], memoised per thread on exactly what it depends on, since building it is
+/// a large part of deciding one operation and it changes only with a policy or a schema.
+fn scim_profile_cached(
+    profile: &ProtectionProfile,
+    rs: &ResourceSchema,
+) -> std::rc::Rc<zkscim_scim::ProtectionProfile> {
+    let mut key = String::new();
+    scim_profile_key(rs, &mut key);
+    SCIM_PROFILES.with(|memo| {
+        let mut memo = memo.borrow_mut();
+        if let Some((_, _, out)) = memo.iter().find(|(p, k, _)| *k == key && p == profile) {
+            return out.clone();
+        }
+        let out = std::rc::Rc::new(scim_profile(profile, rs));
+        if memo.len() >= SCIM_PROFILE_MEMO {
+            memo.remove(0);
+        }
+        memo.push((profile.clone(), key, out.clone()));
+        out
+    })
 }
 
 /// The SCIM engine's view of the tenant's profile for one resource type.
