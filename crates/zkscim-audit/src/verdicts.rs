@@ -48,13 +48,16 @@ pub struct Summary {
     pub directory_digest: Option<String>,
 }
 
-/// Entries per batch handed to the signature thread (DESIGN §3: batches of 256+ pay).
+/// Entries per batch handed to a signature thread (DESIGN §3: batches of 256+ pay).
 const SIGNATURE_BATCH: usize = 512;
-/// Batches handed over and not yet folded, at most: one being verified, one verified and
-/// waiting. With the one filling, memory stays at three batches whatever the log's length.
-const BATCHES_IN_FLIGHT: usize = 2;
+/// Signature threads. Parsing and batch verification cost more per entry than the fold, so two
+/// threads keep the fold fed on two cores.
+const SIGNATURE_THREADS: usize = 2;
+/// Batches handed over and not yet folded, at most, per thread: one being verified, one
+/// verified and waiting. With the one filling, memory stays bounded whatever the log's length.
+const BATCHES_PER_THREAD: usize = 2;
 
-/// One entry copied out of its [`EntryContext`] for the signature thread.
+/// One entry copied out of its [`EntryContext`] for a signature thread.
 #[derive(Debug)]
 struct Job {
     index: u64,
@@ -63,22 +66,19 @@ struct Job {
     prepared: Option<Prepared>,
 }
 
-/// The signature thread: parses statements and verifies their signatures in batches while the
-/// auditor's thread folds the previous batch through the rules, in order.
+/// A signature thread: takes batches, parses their statements and verifies their signatures.
 #[derive(Debug)]
-struct SignaturePipeline {
+struct Worker {
     tx: Option<std::sync::mpsc::SyncSender<Vec<Job>>>,
     rx: std::sync::mpsc::Receiver<Vec<Job>>,
-    worker: Option<std::thread::JoinHandle<()>>,
-    filling: Vec<Job>,
-    in_flight: usize,
+    handle: Option<std::thread::JoinHandle<()>>,
 }
 
-impl SignaturePipeline {
-    fn start(root: PublicKey) -> SignaturePipeline {
-        let (tx, work) = std::sync::mpsc::sync_channel::<Vec<Job>>(BATCHES_IN_FLIGHT);
-        let (done, rx) = std::sync::mpsc::sync_channel::<Vec<Job>>(BATCHES_IN_FLIGHT);
-        let worker = std::thread::spawn(move || {
+impl Worker {
+    fn start(root: PublicKey) -> Worker {
+        let (tx, work) = std::sync::mpsc::sync_channel::<Vec<Job>>(BATCHES_PER_THREAD);
+        let (done, rx) = std::sync::mpsc::sync_channel::<Vec<Job>>(BATCHES_PER_THREAD);
+        let handle = std::thread::spawn(move || {
             for mut batch in work {
                 let statements: Vec<usize> = batch
                     .iter()
@@ -101,13 +101,39 @@ impl SignaturePipeline {
                 }
             }
         });
-        SignaturePipeline {
+        Worker {
             tx: Some(tx),
             rx,
-            worker: Some(worker),
-            filling: Vec::with_capacity(SIGNATURE_BATCH),
-            in_flight: 0,
+            handle: Some(handle),
         }
+    }
+}
+
+/// The signature threads: they parse statements and verify their signatures in batches while
+/// the auditor's thread folds earlier batches through the rules, in log order (batches go to
+/// the threads in turn and come back in the same turn).
+#[derive(Debug)]
+struct SignaturePipeline {
+    workers: Vec<Worker>,
+    filling: Vec<Job>,
+    sent: usize,
+    received: usize,
+}
+
+impl SignaturePipeline {
+    fn start(root: PublicKey) -> SignaturePipeline {
+        SignaturePipeline {
+            workers: (0..SIGNATURE_THREADS)
+                .map(|_| Worker::start(root))
+                .collect(),
+            filling: Vec::with_capacity(SIGNATURE_BATCH),
+            sent: 0,
+            received: 0,
+        }
+    }
+
+    fn in_flight(&self) -> usize {
+        self.sent.saturating_sub(self.received)
     }
 
     /// Queues one entry; returns the batches verified so far, when the window is full.
@@ -120,21 +146,39 @@ impl SignaturePipeline {
         ready
     }
 
+    /// The oldest batch in flight, or `None` if its worker is gone.
+    fn receive(&mut self) -> Option<Vec<Job>> {
+        let n = self.workers.len().max(1);
+        let w = self.workers.get(self.received % n)?;
+        let batch = w.rx.recv().ok();
+        self.received = self.received.saturating_add(1);
+        batch
+    }
+
     fn send_filling(&mut self, ready: &mut Vec<Vec<Job>>) {
         if self.filling.is_empty() {
             return;
         }
         let batch = std::mem::replace(&mut self.filling, Vec::with_capacity(SIGNATURE_BATCH));
-        if self.in_flight >= BATCHES_IN_FLIGHT {
-            if let Ok(b) = self.rx.recv() {
-                ready.push(b);
-            }
-            self.in_flight = self.in_flight.saturating_sub(1);
+        if self.in_flight() >= SIGNATURE_THREADS * BATCHES_PER_THREAD {
+            ready.extend(self.receive());
         }
-        match self.tx.as_ref().map(|tx| tx.send(batch)) {
-            Some(Ok(())) => self.in_flight = self.in_flight.saturating_add(1),
-            // The worker is gone (it never stops on its own): fold this batch unprepared.
-            Some(Err(e)) => ready.push(e.0),
+        let n = self.workers.len().max(1);
+        let sent = self
+            .workers
+            .get(self.sent % n)
+            .and_then(|w| w.tx.as_ref())
+            .map(|tx| tx.send(batch));
+        match sent {
+            Some(Ok(())) => self.sent = self.sent.saturating_add(1),
+            // A worker is gone (they never stop on their own): fold this batch unprepared,
+            // after everything before it.
+            Some(Err(e)) => {
+                while self.in_flight() > 0 {
+                    ready.extend(self.receive());
+                }
+                ready.push(e.0);
+            }
             None => {}
         }
     }
@@ -143,12 +187,8 @@ impl SignaturePipeline {
     fn drain(&mut self) -> Vec<Vec<Job>> {
         let mut ready = Vec::new();
         self.send_filling(&mut ready);
-        while self.in_flight > 0 {
-            match self.rx.recv() {
-                Ok(b) => ready.push(b),
-                Err(_) => break,
-            }
-            self.in_flight = self.in_flight.saturating_sub(1);
+        while self.in_flight() > 0 {
+            ready.extend(self.receive());
         }
         ready
     }
@@ -156,13 +196,17 @@ impl SignaturePipeline {
 
 impl Drop for SignaturePipeline {
     fn drop(&mut self) {
-        self.tx = None;
-        // Unblock a worker waiting to hand back a batch.
-        while self.in_flight > 0 && self.rx.recv().is_ok() {
-            self.in_flight = self.in_flight.saturating_sub(1);
+        for w in &mut self.workers {
+            w.tx = None;
         }
-        if let Some(w) = self.worker.take() {
-            let _ = w.join();
+        // Unblock workers waiting to hand back a batch.
+        while self.in_flight() > 0 {
+            let _ = self.receive();
+        }
+        for w in &mut self.workers {
+            if let Some(h) = w.handle.take() {
+                let _ = h.join();
+            }
         }
     }
 }

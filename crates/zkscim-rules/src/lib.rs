@@ -1053,46 +1053,36 @@ fn active_of(resource: &Json) -> bool {
     }
 }
 
-/// What [`scim_profile`] reads of a resource schema, spelled out exactly: the resource type,
-/// then one line per attribute and sub-attribute (schema URN, path, whether string-valued).
-fn scim_profile_key(rs: &ResourceSchema, key: &mut String) {
-    use std::fmt::Write as _;
+/// What [`scim_profile`] reads of a resource schema, spelled out exactly (length-prefixed
+/// fields, so no two schemas spell the same key): the resource type, then per attribute and
+/// sub-attribute its schema URN, path prefix, name and whether it is string-valued.
+fn scim_profile_key(rs: &ResourceSchema, key: &mut Vec<u8>) {
+    fn field(key: &mut Vec<u8>, s: &str) {
+        key.extend_from_slice(&(s.len() as u64).to_le_bytes());
+        key.extend_from_slice(s.as_bytes());
+    }
+    fn stringly(attr: &zkscim_scim::AttributeDef) -> u8 {
+        u8::from(matches!(
+            attr.attr_type,
+            zkscim_scim::AttrType::String
+                | zkscim_scim::AttrType::DateTime
+                | zkscim_scim::AttrType::Binary
+                | zkscim_scim::AttrType::Reference
+        ))
+    }
     key.clear();
-    let _ = write!(
-        key,
-        "{}:{}",
-        rs.resource_type.name.len(),
-        rs.resource_type.name
-    );
+    field(key, &rs.resource_type.name);
     let mut visit = |schema_urn: &str, prefix: &str, attrs: &[zkscim_scim::AttributeDef]| {
         for def in attrs {
-            let stringly = |attr: &zkscim_scim::AttributeDef| {
-                matches!(
-                    attr.attr_type,
-                    zkscim_scim::AttrType::String
-                        | zkscim_scim::AttrType::DateTime
-                        | zkscim_scim::AttrType::Binary
-                        | zkscim_scim::AttrType::Reference
-                )
-            };
-            // Length-prefixed fields: no name can make two schemas spell the same key.
-            let _ = write!(
-                key,
-                "A{}:{schema_urn}{}:{prefix}{}:{}{}",
-                schema_urn.len(),
-                prefix.len(),
-                def.name.len(),
-                def.name,
-                u8::from(stringly(def))
-            );
+            key.push(b'A');
+            field(key, schema_urn);
+            field(key, prefix);
+            field(key, &def.name);
+            key.push(stringly(def));
             for sub in &def.sub_attributes {
-                let _ = write!(
-                    key,
-                    "S{}:{}{}",
-                    sub.name.len(),
-                    sub.name,
-                    u8::from(stringly(sub))
-                );
+                key.push(b'S');
+                field(key, &sub.name);
+                key.push(stringly(sub));
             }
         }
     };
@@ -1107,7 +1097,7 @@ fn scim_profile_key(rs: &ResourceSchema, key: &mut String) {
 /// computed from (a pure function of both), most recent last, a handful at most.
 type ScimProfileMemo = Vec<(
     ProtectionProfile,
-    String,
+    Vec<u8>,
     std::rc::Rc<zkscim_scim::ProtectionProfile>,
 )>;
 
@@ -1124,7 +1114,7 @@ fn scim_profile_cached(
     profile: &ProtectionProfile,
     rs: &ResourceSchema,
 ) -> std::rc::Rc<zkscim_scim::ProtectionProfile> {
-    let mut key = String::new();
+    let mut key = Vec::with_capacity(4096);
     scim_profile_key(rs, &mut key);
     SCIM_PROFILES.with(|memo| {
         let mut memo = memo.borrow_mut();

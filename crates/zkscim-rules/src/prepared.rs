@@ -24,6 +24,8 @@ pub struct Prepared {
     /// The key under which the statement's signature verified (strict, or the DESIGN §3 batch
     /// fast path after the weak-key check), if it did.
     pub(crate) verified_signer: Option<PublicKey>,
+    /// SHA-256 of the exact bytes prepared.
+    pub(crate) submitted_hash: [u8; 32],
 }
 
 impl Prepared {
@@ -66,6 +68,7 @@ pub fn prepare_batch(submitted: &[&[u8]], root: &PublicKey) -> Vec<Prepared> {
         .map(|bytes| Prepared {
             statement: envelope::parse_any(bytes),
             verified_signer: None,
+            submitted_hash: zkscim_proto::log_entry::submitted_hash_of(bytes),
         })
         .collect();
     // (index, signer, to-be-signed bytes, signature)

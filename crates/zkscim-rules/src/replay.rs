@@ -110,11 +110,18 @@ impl Replayer {
         submitted: &[u8],
         prepared: Option<Prepared>,
     ) -> Result<Replayed, ReplayFinding> {
-        if zkscim_proto::log_entry::submitted_hash_of(submitted) != entry.submitted_hash {
+        // A prepared statement for exactly these bytes carries their hash, computed ahead.
+        let prepared =
+            prepared.filter(|p| p.statement.as_ref().is_ok_and(|s| s.bytes() == submitted));
+        let submitted_hash = match &prepared {
+            Some(p) => p.submitted_hash,
+            None => zkscim_proto::log_entry::submitted_hash_of(submitted),
+        };
+        if submitted_hash != entry.submitted_hash {
             return Err(ReplayFinding::new(
                 "audit.submitted.hash_mismatch",
                 hex::encode(entry.submitted_hash),
-                hex::encode(zkscim_proto::log_entry::submitted_hash_of(submitted)),
+                hex::encode(submitted_hash),
             ));
         }
         if entry.kind != EntryKind::Certificate
@@ -149,7 +156,8 @@ impl Replayer {
             Some(Prepared {
                 statement: Ok(s),
                 verified_signer,
-            }) if s.bytes() == submitted => {
+                ..
+            }) => {
                 pre_signer = verified_signer;
                 s
             }
