@@ -37,6 +37,12 @@ pub fn export_path(n: u64, workdir: &Path) -> PathBuf {
 /// Generates (or reuses) an `n`-entry consistent export in `workdir`, audits it fully, and
 /// returns the throughput and peak memory. Errors if the audit is not clean.
 pub fn run(n: u64, workdir: &Path) -> Result<BenchResult, String> {
+    run_with(n, workdir, true)
+}
+
+/// [`run`], choosing whether statement signatures are verified in batches on signature
+/// threads (`true`, the default) or one by one inside the fold (for comparison).
+pub fn run_with(n: u64, workdir: &Path, batch_signatures: bool) -> Result<BenchResult, String> {
     std::fs::create_dir_all(workdir).map_err(|e| e.to_string())?;
     let path = export_path(n, workdir);
     if !path.exists() {
@@ -57,7 +63,8 @@ pub fn run(n: u64, workdir: &Path) -> Result<BenchResult, String> {
     let root = anchors.root_key;
     let auditor = Auditor::new(anchors).map_err(|e| e.to_string())?;
     let input = BufReader::with_capacity(1 << 20, File::open(&path).map_err(|e| e.to_string())?);
-    let mut checker = RulesChecker::new(root, Settings::default(), None);
+    let mut checker =
+        RulesChecker::new(root, Settings::default(), None).with_batch_signatures(batch_signatures);
     let start = Instant::now();
     let (report, _) = auditor
         .audit_with_state(input, None, Some(&mut checker), &mut |_| {})
