@@ -660,7 +660,7 @@ fn decide_operation(
     let rtype = body.resource_type.as_str();
     let id = body.resource_id.as_str();
     let refuse = |r: Refusal| Ok(Verdict::Refused(r));
-    let rs = match registry.resource_schema(rtype) {
+    let rs = match resource_schema_cached(registry, rtype) {
         Ok(rs) => rs,
         Err(e) => return refuse(Refusal::from_scim(&e)),
     };
@@ -1091,6 +1091,61 @@ fn scim_profile_key(rs: &ResourceSchema, key: &mut Vec<u8>) {
     for (ext, _) in &rs.extensions {
         visit(&ext.id, &ext.id, &ext.attributes);
     }
+}
+
+/// A memoised [`SchemaRegistry::resource_schema`] result and exactly what it was built from:
+/// the resource type and the registry's schemas it names (the common attributes are fixed).
+struct ResourceSchemaMemo {
+    resource_type: zkscim_scim::ResourceType,
+    core: zkscim_scim::Schema,
+    extensions: Vec<zkscim_scim::Schema>,
+    rs: std::rc::Rc<ResourceSchema>,
+}
+
+thread_local! {
+    static RESOURCE_SCHEMAS: std::cell::RefCell<Vec<ResourceSchemaMemo>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// [`SchemaRegistry::resource_schema`], memoised per thread: a memo is used only when the
+/// registry's resource type and every schema it names compare equal to those it was built
+/// from, so the result is the one the registry would build.
+fn resource_schema_cached(
+    registry: &SchemaRegistry,
+    rtype: &str,
+) -> zkscim_scim::ScimResult<std::rc::Rc<ResourceSchema>> {
+    let Some(rt) = registry.resource_type(rtype) else {
+        return registry.resource_schema(rtype).map(std::rc::Rc::new);
+    };
+    let matches = |m: &ResourceSchemaMemo| {
+        m.resource_type == *rt
+            && registry.schema(&rt.schema) == Some(&m.core)
+            && rt.extensions.len() == m.extensions.len()
+            && rt
+                .extensions
+                .iter()
+                .zip(&m.extensions)
+                .all(|(e, s)| registry.schema(&e.schema) == Some(s))
+    };
+    RESOURCE_SCHEMAS.with(|memo| {
+        let mut memo = memo.borrow_mut();
+        if let Some(m) = memo.iter().find(|m| matches(m)) {
+            return Ok(m.rs.clone());
+        }
+        let rs = registry.resource_schema(rtype)?;
+        let entry = ResourceSchemaMemo {
+            resource_type: rt.clone(),
+            core: rs.core.clone(),
+            extensions: rs.extensions.iter().map(|(s, _)| s.clone()).collect(),
+            rs: std::rc::Rc::new(rs),
+        };
+        let out = entry.rs.clone();
+        if memo.len() >= SCIM_PROFILE_MEMO {
+            memo.remove(0);
+        }
+        memo.push(entry);
+        Ok(out)
+    })
 }
 
 /// Memo of [`scim_profile`] results: the tenant profile and the exact schema key they were
