@@ -123,6 +123,13 @@ pub trait VerdictChecker {
     /// Checks one entry.
     fn check_entry(&mut self, ctx: &EntryContext<'_>) -> Vec<Finding>;
 
+    /// Called once the export was read, complete or not, before [`VerdictChecker::finish`]: a
+    /// checker that holds entries back (to batch them) returns their findings now. The default
+    /// holds nothing back.
+    fn flush(&mut self) -> Vec<Finding> {
+        Vec::new()
+    }
+
     /// Called after the end record verified; e.g. compares the replayed directory's digest.
     fn finish(&mut self) -> Vec<Finding>;
 }
@@ -803,6 +810,13 @@ impl<'a, 'c> Run<'a, 'c> {
     }
 
     fn finish(mut self) -> (Report, Option<AuditState>) {
+        if self.checker_refused.is_none() {
+            if let Some(checker) = self.checker.as_mut() {
+                for f in checker.flush() {
+                    self.push(f);
+                }
+            }
+        }
         let tree_size = self.frontier.size();
         if self.complete {
             self.final_checks(tree_size);

@@ -18,6 +18,7 @@
 #![forbid(unsafe_code)]
 
 mod auditor;
+pub mod bench;
 pub mod report;
 pub mod state;
 pub mod testkit;

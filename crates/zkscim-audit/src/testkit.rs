@@ -22,6 +22,9 @@ use zkscim_proto::scope::ScopeBuilder;
 
 use crate::auditor::TrustAnchors;
 
+mod consistent;
+pub use consistent::{generate_consistent_export, CONSISTENT_ORIGIN, CONSISTENT_TENANT};
+
 /// RFC 8032 §7.1 TEST 1 secret key: the test tenant root.
 pub const TEST_ROOT_SEED: [u8; 32] = [
     0x9d, 0x61, 0xb1, 0x9d, 0xef, 0xfd, 0x5a, 0x60, 0xba, 0x84, 0x4a, 0xf4, 0x92, 0xec, 0x2c, 0xc4,

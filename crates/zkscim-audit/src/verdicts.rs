@@ -10,7 +10,8 @@ use std::collections::BTreeMap;
 
 use zkscim_proto::export;
 use zkscim_proto::keys::PublicKey;
-use zkscim_proto::log_entry::{EntryKind, Outcome};
+use zkscim_proto::log_entry::{EntryKind, LogEntry, Outcome};
+use zkscim_rules::prepared::{prepare_batch, Prepared};
 use zkscim_rules::replay::Replayer;
 use zkscim_rules::{Decision, Effect, Settings, Verdict};
 use zkscim_scim::SchemaRegistry;
@@ -47,6 +48,169 @@ pub struct Summary {
     pub directory_digest: Option<String>,
 }
 
+/// Entries per batch handed to a signature thread (DESIGN §3: batches of 256+ pay).
+const SIGNATURE_BATCH: usize = 512;
+/// Signature threads. Parsing and batch verification cost more per entry than the fold, so two
+/// threads keep the fold fed on two cores.
+const SIGNATURE_THREADS: usize = 2;
+/// Batches handed over and not yet folded, at most, per thread: one being verified, one
+/// verified and waiting. With the one filling, memory stays bounded whatever the log's length.
+const BATCHES_PER_THREAD: usize = 2;
+
+/// One entry copied out of its [`EntryContext`] for a signature thread.
+#[derive(Debug)]
+struct Job {
+    index: u64,
+    entry: LogEntry,
+    submitted: Vec<u8>,
+    prepared: Option<Prepared>,
+}
+
+/// A signature thread: takes batches, parses their statements and verifies their signatures.
+#[derive(Debug)]
+struct Worker {
+    tx: Option<std::sync::mpsc::SyncSender<Vec<Job>>>,
+    rx: std::sync::mpsc::Receiver<Vec<Job>>,
+    handle: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Worker {
+    fn start(root: PublicKey) -> Worker {
+        let (tx, work) = std::sync::mpsc::sync_channel::<Vec<Job>>(BATCHES_PER_THREAD);
+        let (done, rx) = std::sync::mpsc::sync_channel::<Vec<Job>>(BATCHES_PER_THREAD);
+        let handle = std::thread::spawn(move || {
+            for mut batch in work {
+                let statements: Vec<usize> = batch
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, j)| j.entry.kind != EntryKind::Certificate)
+                    .map(|(i, _)| i)
+                    .collect();
+                let bytes: Vec<&[u8]> = statements
+                    .iter()
+                    .filter_map(|&i| batch.get(i).map(|j| j.submitted.as_slice()))
+                    .collect();
+                let prepared = prepare_batch(&bytes, &root);
+                for (i, p) in statements.into_iter().zip(prepared) {
+                    if let Some(j) = batch.get_mut(i) {
+                        j.prepared = Some(p);
+                    }
+                }
+                if done.send(batch).is_err() {
+                    break;
+                }
+            }
+        });
+        Worker {
+            tx: Some(tx),
+            rx,
+            handle: Some(handle),
+        }
+    }
+}
+
+/// The signature threads: they parse statements and verify their signatures in batches while
+/// the auditor's thread folds earlier batches through the rules, in log order (batches go to
+/// the threads in turn and come back in the same turn).
+#[derive(Debug)]
+struct SignaturePipeline {
+    workers: Vec<Worker>,
+    filling: Vec<Job>,
+    sent: usize,
+    received: usize,
+}
+
+impl SignaturePipeline {
+    fn start(root: PublicKey) -> SignaturePipeline {
+        SignaturePipeline {
+            workers: (0..SIGNATURE_THREADS)
+                .map(|_| Worker::start(root))
+                .collect(),
+            filling: Vec::with_capacity(SIGNATURE_BATCH),
+            sent: 0,
+            received: 0,
+        }
+    }
+
+    fn in_flight(&self) -> usize {
+        self.sent.saturating_sub(self.received)
+    }
+
+    /// Queues one entry; returns the batches verified so far, when the window is full.
+    fn push(&mut self, job: Job) -> Vec<Vec<Job>> {
+        self.filling.push(job);
+        let mut ready = Vec::new();
+        if self.filling.len() >= SIGNATURE_BATCH {
+            self.send_filling(&mut ready);
+        }
+        ready
+    }
+
+    /// The oldest batch in flight, or `None` if its worker is gone.
+    fn receive(&mut self) -> Option<Vec<Job>> {
+        let n = self.workers.len().max(1);
+        let w = self.workers.get(self.received % n)?;
+        let batch = w.rx.recv().ok();
+        self.received = self.received.saturating_add(1);
+        batch
+    }
+
+    fn send_filling(&mut self, ready: &mut Vec<Vec<Job>>) {
+        if self.filling.is_empty() {
+            return;
+        }
+        let batch = std::mem::replace(&mut self.filling, Vec::with_capacity(SIGNATURE_BATCH));
+        if self.in_flight() >= SIGNATURE_THREADS * BATCHES_PER_THREAD {
+            ready.extend(self.receive());
+        }
+        let n = self.workers.len().max(1);
+        let sent = self
+            .workers
+            .get(self.sent % n)
+            .and_then(|w| w.tx.as_ref())
+            .map(|tx| tx.send(batch));
+        match sent {
+            Some(Ok(())) => self.sent = self.sent.saturating_add(1),
+            // A worker is gone (they never stop on their own): fold this batch unprepared,
+            // after everything before it.
+            Some(Err(e)) => {
+                while self.in_flight() > 0 {
+                    ready.extend(self.receive());
+                }
+                ready.push(e.0);
+            }
+            None => {}
+        }
+    }
+
+    /// Everything queued, in order.
+    fn drain(&mut self) -> Vec<Vec<Job>> {
+        let mut ready = Vec::new();
+        self.send_filling(&mut ready);
+        while self.in_flight() > 0 {
+            ready.extend(self.receive());
+        }
+        ready
+    }
+}
+
+impl Drop for SignaturePipeline {
+    fn drop(&mut self) {
+        for w in &mut self.workers {
+            w.tx = None;
+        }
+        // Unblock workers waiting to hand back a batch.
+        while self.in_flight() > 0 {
+            let _ = self.receive();
+        }
+        for w in &mut self.workers {
+            if let Some(h) = w.handle.take() {
+                let _ = h.join();
+            }
+        }
+    }
+}
+
 /// Re-derives verdicts and replays the directory.
 #[derive(Debug)]
 pub struct RulesChecker {
@@ -55,6 +219,8 @@ pub struct RulesChecker {
     replayer: Option<Replayer>,
     expected_digest: Option<[u8; 32]>,
     summary: Summary,
+    batch_signatures: bool,
+    pipeline: Option<SignaturePipeline>,
 }
 
 impl RulesChecker {
@@ -71,7 +237,53 @@ impl RulesChecker {
             replayer: None,
             expected_digest,
             summary: Summary::default(),
+            batch_signatures: true,
+            pipeline: None,
         }
+    }
+
+    /// Whether statement signatures are verified in batches on a second thread, ahead of the
+    /// fold (the default), or one by one inside it. Findings are the same either way; with
+    /// batches they are returned up to a few batches late, each with its own entry index.
+    pub fn with_batch_signatures(mut self, batch: bool) -> RulesChecker {
+        self.batch_signatures = batch;
+        self
+    }
+
+    fn fold(&mut self, job: Job) -> Option<Finding> {
+        let replayer = self.replayer.as_mut()?;
+        match replayer.replay_prepared(&job.entry, &job.submitted, job.prepared) {
+            Ok(replayed) => {
+                if let Some(decision) = &replayed.decision {
+                    if job.entry.kind != EntryKind::Certificate {
+                        self.record(job.index, &replayed.labels, replayed.break_glass, decision);
+                    }
+                }
+                None
+            }
+            Err(f) => {
+                if let Outcome::Refused { code, .. } = &job.entry.outcome {
+                    *self.summary.refusals.entry(code.clone()).or_default() += 1;
+                }
+                Some(Finding::new(
+                    Stage::Verdicts,
+                    Some(job.index),
+                    f.code,
+                    f.expected,
+                    f.found,
+                ))
+            }
+        }
+    }
+
+    fn fold_batches(&mut self, batches: Vec<Vec<Job>>) -> Vec<Finding> {
+        let mut findings = Vec::new();
+        for batch in batches {
+            for job in batch {
+                findings.extend(self.fold(job));
+            }
+        }
+        findings
     }
 
     /// What the log shows, once the audit ran.
@@ -125,6 +337,9 @@ impl VerdictChecker for RulesChecker {
                     .to_owned(),
             );
         }
+        if self.batch_signatures {
+            self.pipeline = Some(SignaturePipeline::start(self.root));
+        }
         self.replayer = Some(Replayer::new(
             &header.tenant,
             self.root,
@@ -135,49 +350,50 @@ impl VerdictChecker for RulesChecker {
     }
 
     fn check_entry(&mut self, ctx: &EntryContext<'_>) -> Vec<Finding> {
-        let Some(replayer) = self.replayer.as_mut() else {
+        if self.replayer.is_none() {
             return Vec::new();
+        }
+        let job = Job {
+            index: ctx.index,
+            entry: ctx.entry.clone(),
+            submitted: ctx.submitted.to_vec(),
+            prepared: None,
         };
-        match replayer.replay(ctx.entry, ctx.submitted) {
-            Ok(replayed) => {
-                if let Some(decision) = &replayed.decision {
-                    if ctx.entry.kind != EntryKind::Certificate {
-                        let (labels, bg) = (replayed.labels.clone(), replayed.break_glass);
-                        self.record(ctx.index, &labels, bg, decision);
-                    }
-                }
-                Vec::new()
+        match self.pipeline.as_mut() {
+            Some(p) => {
+                let ready = p.push(job);
+                self.fold_batches(ready)
             }
-            Err(f) => {
-                if let Outcome::Refused { code, .. } = &ctx.entry.outcome {
-                    *self.summary.refusals.entry(code.clone()).or_default() += 1;
-                }
-                vec![Finding::new(
-                    Stage::Verdicts,
-                    Some(ctx.index),
-                    f.code,
-                    f.expected,
-                    f.found,
-                )]
-            }
+            None => self.fold(job).into_iter().collect(),
         }
     }
 
+    fn flush(&mut self) -> Vec<Finding> {
+        let ready = match self.pipeline.as_mut() {
+            Some(p) => p.drain(),
+            None => Vec::new(),
+        };
+        self.fold_batches(ready)
+    }
+
     fn finish(&mut self) -> Vec<Finding> {
+        let mut findings = self.flush();
+        self.pipeline = None;
         let Some(replayer) = &self.replayer else {
-            return Vec::new();
+            return findings;
         };
         let digest = replayer.state().digest();
         self.summary.directory_digest = Some(hex::encode(digest));
         match self.expected_digest {
-            Some(expected) if expected != digest => vec![Finding::new(
+            Some(expected) if expected != digest => findings.push(Finding::new(
                 Stage::Replay,
                 None,
                 "audit.replay.digest_mismatch",
                 format!("the replayed directory, digest {}", hex::encode(digest)),
                 format!("the server's directory digest {}", hex::encode(expected)),
-            )],
-            _ => Vec::new(),
+            )),
+            _ => {}
         }
+        findings
     }
 }

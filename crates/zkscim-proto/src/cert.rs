@@ -423,6 +423,13 @@ pub trait VerifiedCache {
     fn is_verified(&self, id: &CertId) -> bool;
     /// Records that `id`'s signature verified.
     fn mark_verified(&mut self, id: CertId);
+    /// Whether the signature of the statement whose exact COSE_Sign1 bytes are
+    /// `statement_bytes` was already verified under `signer` (the pre-verified-signature hook
+    /// for batch verification, DESIGN §3). Only a cache that itself verified exactly these bytes
+    /// under exactly this key may answer `true`; the default never does.
+    fn statement_signature_verified(&self, _signer: &PublicKey, _statement_bytes: &[u8]) -> bool {
+        false
+    }
 }
 
 /// A cache that remembers nothing: every chain verification is cold.

@@ -17,6 +17,7 @@
 #![forbid(unsafe_code)]
 
 pub mod memory;
+pub mod prepared;
 pub mod replay;
 mod time;
 pub mod view;
@@ -659,7 +660,7 @@ fn decide_operation(
     let rtype = body.resource_type.as_str();
     let id = body.resource_id.as_str();
     let refuse = |r: Refusal| Ok(Verdict::Refused(r));
-    let rs = match registry.resource_schema(rtype) {
+    let rs = match resource_schema_cached(registry, rtype) {
         Ok(rs) => rs,
         Err(e) => return refuse(Refusal::from_scim(&e)),
     };
@@ -730,7 +731,8 @@ fn decide_operation(
             }],
         });
     }
-    let scim_profile = scim_profile(&tenant.profile, &rs);
+    let scim_profile = scim_profile_cached(&tenant.profile, &rs);
+    let scim_profile = &*scim_profile;
     let json = match body.body_json() {
         Ok(j) => j,
         Err(e) => return refuse(Refusal::new(e.code(), 400, e.to_string()).scim("invalidSyntax")),
@@ -743,7 +745,7 @@ fn decide_operation(
     // Apply SCIM semantics to get the resulting resource (members separate for groups).
     let mut members_effect: Option<Effect> = None;
     let mut result = match (&body.change, &current) {
-        (Change::Create(_), _) => match zkscim_scim::validate_create(&json, &rs, &scim_profile) {
+        (Change::Create(_), _) => match zkscim_scim::validate_create(&json, &rs, scim_profile) {
             Ok(r) => r,
             Err(e) => return refuse(Refusal::from_scim(&e)),
         },
@@ -752,7 +754,7 @@ fn decide_operation(
                 &json,
                 &with_members(&cur.body, &current_members),
                 &rs,
-                &scim_profile,
+                scim_profile,
             ) {
                 Ok(r) => r,
                 Err(e) => return refuse(Refusal::from_scim(&e)),
@@ -769,7 +771,7 @@ fn decide_operation(
                 Err(e) => return refuse(Refusal::from_scim(&e)),
             };
             if is_group {
-                match patch_group(&ops, cur, id, &rs, &scim_profile, view)? {
+                match patch_group(&ops, cur, id, &rs, scim_profile, view)? {
                     Ok((resource, effect)) => {
                         members_effect = effect;
                         resource
@@ -778,7 +780,7 @@ fn decide_operation(
                 }
             } else {
                 let mut resource = cur.body.clone();
-                if let Err(e) = zkscim_scim::apply_patch(&mut resource, &ops, &rs, &scim_profile) {
+                if let Err(e) = zkscim_scim::apply_patch(&mut resource, &ops, &rs, scim_profile) {
                     return refuse(Refusal::from_scim(&e));
                 }
                 resource
@@ -1049,6 +1051,138 @@ fn active_of(resource: &Json) -> bool {
             .unwrap_or(true),
         _ => true,
     }
+}
+
+/// What [`scim_profile`] reads of a resource schema, spelled out exactly (length-prefixed
+/// fields, so no two schemas spell the same key): the resource type, then per attribute and
+/// sub-attribute its schema URN, path prefix, name and whether it is string-valued.
+fn scim_profile_key(rs: &ResourceSchema, key: &mut Vec<u8>) {
+    fn field(key: &mut Vec<u8>, s: &str) {
+        key.extend_from_slice(&(s.len() as u64).to_le_bytes());
+        key.extend_from_slice(s.as_bytes());
+    }
+    fn stringly(attr: &zkscim_scim::AttributeDef) -> u8 {
+        u8::from(matches!(
+            attr.attr_type,
+            zkscim_scim::AttrType::String
+                | zkscim_scim::AttrType::DateTime
+                | zkscim_scim::AttrType::Binary
+                | zkscim_scim::AttrType::Reference
+        ))
+    }
+    key.clear();
+    field(key, &rs.resource_type.name);
+    let mut visit = |schema_urn: &str, prefix: &str, attrs: &[zkscim_scim::AttributeDef]| {
+        for def in attrs {
+            key.push(b'A');
+            field(key, schema_urn);
+            field(key, prefix);
+            field(key, &def.name);
+            key.push(stringly(def));
+            for sub in &def.sub_attributes {
+                key.push(b'S');
+                field(key, &sub.name);
+                key.push(stringly(sub));
+            }
+        }
+    };
+    visit(&rs.core.id, "", &rs.core.attributes);
+    visit(&rs.core.id, "", &rs.common);
+    for (ext, _) in &rs.extensions {
+        visit(&ext.id, &ext.id, &ext.attributes);
+    }
+}
+
+/// A memoised [`SchemaRegistry::resource_schema`] result and exactly what it was built from:
+/// the resource type and the registry's schemas it names (the common attributes are fixed).
+struct ResourceSchemaMemo {
+    resource_type: zkscim_scim::ResourceType,
+    core: zkscim_scim::Schema,
+    extensions: Vec<zkscim_scim::Schema>,
+    rs: std::rc::Rc<ResourceSchema>,
+}
+
+thread_local! {
+    static RESOURCE_SCHEMAS: std::cell::RefCell<Vec<ResourceSchemaMemo>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// [`SchemaRegistry::resource_schema`], memoised per thread: a memo is used only when the
+/// registry's resource type and every schema it names compare equal to those it was built
+/// from, so the result is the one the registry would build.
+fn resource_schema_cached(
+    registry: &SchemaRegistry,
+    rtype: &str,
+) -> zkscim_scim::ScimResult<std::rc::Rc<ResourceSchema>> {
+    let Some(rt) = registry.resource_type(rtype) else {
+        return registry.resource_schema(rtype).map(std::rc::Rc::new);
+    };
+    let matches = |m: &ResourceSchemaMemo| {
+        m.resource_type == *rt
+            && registry.schema(&rt.schema) == Some(&m.core)
+            && rt.extensions.len() == m.extensions.len()
+            && rt
+                .extensions
+                .iter()
+                .zip(&m.extensions)
+                .all(|(e, s)| registry.schema(&e.schema) == Some(s))
+    };
+    RESOURCE_SCHEMAS.with(|memo| {
+        let mut memo = memo.borrow_mut();
+        if let Some(m) = memo.iter().find(|m| matches(m)) {
+            return Ok(m.rs.clone());
+        }
+        let rs = registry.resource_schema(rtype)?;
+        let entry = ResourceSchemaMemo {
+            resource_type: rt.clone(),
+            core: rs.core.clone(),
+            extensions: rs.extensions.iter().map(|(s, _)| s.clone()).collect(),
+            rs: std::rc::Rc::new(rs),
+        };
+        let out = entry.rs.clone();
+        if memo.len() >= SCIM_PROFILE_MEMO {
+            memo.remove(0);
+        }
+        memo.push(entry);
+        Ok(out)
+    })
+}
+
+/// Memo of [`scim_profile`] results: the tenant profile and the exact schema key they were
+/// computed from (a pure function of both), most recent last, a handful at most.
+type ScimProfileMemo = Vec<(
+    ProtectionProfile,
+    Vec<u8>,
+    std::rc::Rc<zkscim_scim::ProtectionProfile>,
+)>;
+
+const SCIM_PROFILE_MEMO: usize = 16;
+
+thread_local! {
+    static SCIM_PROFILES: std::cell::RefCell<ScimProfileMemo> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// [`scim_profile`], memoised per thread on exactly what it depends on, since building it is
+/// a large part of deciding one operation and it changes only with a policy or a schema.
+fn scim_profile_cached(
+    profile: &ProtectionProfile,
+    rs: &ResourceSchema,
+) -> std::rc::Rc<zkscim_scim::ProtectionProfile> {
+    let mut key = Vec::with_capacity(4096);
+    scim_profile_key(rs, &mut key);
+    SCIM_PROFILES.with(|memo| {
+        let mut memo = memo.borrow_mut();
+        if let Some((_, _, out)) = memo.iter().find(|(p, k, _)| *k == key && p == profile) {
+            return out.clone();
+        }
+        let out = std::rc::Rc::new(scim_profile(profile, rs));
+        if memo.len() >= SCIM_PROFILE_MEMO {
+            memo.remove(0);
+        }
+        memo.push((profile.clone(), key, out.clone()));
+        out
+    })
 }
 
 /// The SCIM engine's view of the tenant's profile for one resource type.

@@ -13,6 +13,7 @@ use zkscim_proto::log_entry::{EntryKind, LogEntry, Outcome};
 use zkscim_scim::SchemaRegistry;
 
 use crate::memory::MemoryState;
+use crate::prepared::{Prepared, WithSignature};
 use crate::{Decision, Settings, Verdict, Verification};
 
 /// A disagreement between an entry and the rules.
@@ -95,11 +96,32 @@ impl Replayer {
         entry: &LogEntry,
         submitted: &[u8],
     ) -> Result<Replayed, ReplayFinding> {
-        if zkscim_proto::log_entry::submitted_hash_of(submitted) != entry.submitted_hash {
+        self.replay_prepared(entry, submitted, None)
+    }
+
+    /// [`Replayer::replay`] with the statement parsed and its signature verified ahead by
+    /// [`crate::prepared::prepare_batch`]. A `prepared` statement is used only when its bytes
+    /// are exactly `submitted`; its signature counts as verified only for the signer key the
+    /// chain yields and those exact bytes. Every other check runs as in [`Replayer::replay`],
+    /// so the findings are the same.
+    pub fn replay_prepared(
+        &mut self,
+        entry: &LogEntry,
+        submitted: &[u8],
+        prepared: Option<Prepared>,
+    ) -> Result<Replayed, ReplayFinding> {
+        // A prepared statement for exactly these bytes carries their hash, computed ahead.
+        let prepared =
+            prepared.filter(|p| p.statement.as_ref().is_ok_and(|s| s.bytes() == submitted));
+        let submitted_hash = match &prepared {
+            Some(p) => p.submitted_hash,
+            None => zkscim_proto::log_entry::submitted_hash_of(submitted),
+        };
+        if submitted_hash != entry.submitted_hash {
             return Err(ReplayFinding::new(
                 "audit.submitted.hash_mismatch",
                 hex::encode(entry.submitted_hash),
-                hex::encode(zkscim_proto::log_entry::submitted_hash_of(submitted)),
+                hex::encode(submitted_hash),
             ));
         }
         if entry.kind != EntryKind::Certificate
@@ -129,13 +151,24 @@ impl Replayer {
                 break_glass: false,
             });
         }
-        let statement = envelope::parse_any(submitted).map_err(|e| {
-            ReplayFinding::new(
-                "audit.submitted.unparsable",
-                "a signed statement",
-                e.to_string(),
-            )
-        })?;
+        let mut pre_signer = None;
+        let statement = match prepared {
+            Some(Prepared {
+                statement: Ok(s),
+                verified_signer,
+                ..
+            }) => {
+                pre_signer = verified_signer;
+                s
+            }
+            _ => envelope::parse_any(submitted).map_err(|e| {
+                ReplayFinding::new(
+                    "audit.submitted.unparsable",
+                    "a signed statement",
+                    e.to_string(),
+                )
+            })?,
+        };
         if let Statement::Genesis(g) = &statement {
             if g.body().root != self.trusted_root {
                 return Err(ReplayFinding::new(
@@ -165,7 +198,11 @@ impl Replayer {
             &self.tenant,
             entry.time,
             self.settings,
-            &mut self.cache,
+            &mut WithSignature {
+                certs: &mut self.cache,
+                signer: pre_signer,
+                bytes: submitted,
+            },
         );
         let (labels, break_glass) = match &verification {
             Verification::Operation(v) => (v.chain().labels.clone(), v.chain().break_glass),

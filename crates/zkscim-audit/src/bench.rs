@@ -1,0 +1,99 @@
+//! The full-audit benchmark behind `zkscim-bench audit`: an n-entry rule-consistent export
+//! ([`crate::testkit::generate_consistent_export`], cached in a work directory), audited through
+//! every stage including 5 (verdicts re-derived) and 6 (replay) with [`RulesChecker`].
+
+use std::fs::File;
+use std::io::{BufReader, BufWriter};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use zkscim_rules::Settings;
+
+use crate::testkit::{
+    generate_consistent_export, LogBuilder, CONSISTENT_ORIGIN, CONSISTENT_TENANT,
+};
+use crate::verdicts::RulesChecker;
+use crate::Auditor;
+
+/// What one benchmark run measured.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BenchResult {
+    /// Entries audited.
+    pub entries: u64,
+    /// Wall-clock seconds of the audit (generation excluded).
+    pub seconds: f64,
+    /// Entries per second.
+    pub entries_per_sec: f64,
+    /// Peak resident set of the process (VmHWM, MiB; 0 where `/proc` is missing). Includes
+    /// the generation when the export was not cached.
+    pub peak_mib: f64,
+}
+
+/// The cached export path for `n` entries in `workdir`.
+pub fn export_path(n: u64, workdir: &Path) -> PathBuf {
+    workdir.join(format!("consistent-{n}.zkexport"))
+}
+
+/// Generates (or reuses) an `n`-entry consistent export in `workdir`, audits it fully, and
+/// returns the throughput and peak memory. Errors if the audit is not clean.
+pub fn run(n: u64, workdir: &Path) -> Result<BenchResult, String> {
+    run_with(n, workdir, true)
+}
+
+/// [`run`], choosing whether statement signatures are verified in batches on signature
+/// threads (`true`, the default) or one by one inside the fold (for comparison).
+pub fn run_with(n: u64, workdir: &Path, batch_signatures: bool) -> Result<BenchResult, String> {
+    std::fs::create_dir_all(workdir).map_err(|e| e.to_string())?;
+    let path = export_path(n, workdir);
+    if !path.exists() {
+        let tmp = path.with_extension("tmp");
+        let f = File::create(&tmp).map_err(|e| e.to_string())?;
+        let w = generate_consistent_export(BufWriter::with_capacity(1 << 20, f), n)
+            .map_err(|e| e.to_string())?;
+        w.into_inner()
+            .map_err(|e| e.to_string())?
+            .sync_all()
+            .map_err(|e| e.to_string())?;
+        std::fs::rename(&tmp, &path).map_err(|e| e.to_string())?;
+    }
+    let anchors = LogBuilder::new(CONSISTENT_TENANT, CONSISTENT_ORIGIN)
+        .map_err(|e| e.to_string())?
+        .anchors()
+        .map_err(|e| e.to_string())?;
+    let root = anchors.root_key;
+    let auditor = Auditor::new(anchors).map_err(|e| e.to_string())?;
+    let input = BufReader::with_capacity(1 << 20, File::open(&path).map_err(|e| e.to_string())?);
+    let mut checker =
+        RulesChecker::new(root, Settings::default(), None).with_batch_signatures(batch_signatures);
+    let start = Instant::now();
+    let (report, _) = auditor
+        .audit_with_state(input, None, Some(&mut checker), &mut |_| {})
+        .map_err(|e| e.to_string())?;
+    let seconds = start.elapsed().as_secs_f64();
+    if !report.is_clean() {
+        return Err(format!(
+            "the audit of {} is not clean: {:?}",
+            path.display(),
+            report.findings.iter().take(5).collect::<Vec<_>>()
+        ));
+    }
+    Ok(BenchResult {
+        entries: n,
+        seconds,
+        entries_per_sec: n as f64 / seconds.max(1e-9),
+        peak_mib: peak_rss_mib(),
+    })
+}
+
+/// The process's peak resident set (VmHWM) in MiB, 0 when unknown.
+pub fn peak_rss_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<f64>().ok())
+        })
+        .map_or(0.0, |kb| kb / 1024.0)
+}

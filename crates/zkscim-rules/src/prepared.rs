@@ -1,0 +1,127 @@
+//! Statements parsed, and their signatures verified, ahead of the sequential fold — in batches,
+//! on another thread if the caller likes (DESIGN §3: batch verification is a fast accept path
+//! only; on a batch failure every signature is re-verified one by one with `verify_strict`, and
+//! one that fails is simply not marked verified, so the fold's own strict check names it).
+//!
+//! The only way to obtain a [`Prepared`] whose signature counts as verified is
+//! [`prepare_batch`], which verified it; the fold then skips only the statement signature's
+//! re-verification, and only for exactly the bytes and the signer key that were verified.
+
+use std::collections::HashSet;
+
+use zkscim_proto::cert::{CertId, VerifiedCache};
+use zkscim_proto::envelope::{self, EnvelopeError, Statement};
+use zkscim_proto::keys::PublicKey;
+
+/// Batches smaller than this are verified one by one (batching does not pay below it).
+pub const MIN_BATCH: usize = 8;
+
+/// One statement prepared for [`crate::replay::Replayer::replay_prepared`].
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    /// The statement parsed from the exact bytes, or why it does not parse.
+    pub(crate) statement: Result<Statement, EnvelopeError>,
+    /// The key under which the statement's signature verified (strict, or the DESIGN §3 batch
+    /// fast path after the weak-key check), if it did.
+    pub(crate) verified_signer: Option<PublicKey>,
+    /// SHA-256 of the exact bytes prepared.
+    pub(crate) submitted_hash: [u8; 32],
+}
+
+impl Prepared {
+    /// Whether the signature was verified ahead (for tests and statistics).
+    pub fn signature_verified(&self) -> bool {
+        self.verified_signer.is_some()
+    }
+}
+
+/// The key that must have signed `statement` if its chain holds: the subject of the last
+/// certificate, or the tenant root when the chain is empty. `None` for statements whose
+/// signer is found otherwise (genesis) or that are not log statements (read requests).
+fn expected_signer(statement: &Statement, root: &PublicKey) -> Option<PublicKey> {
+    let chain = match statement {
+        Statement::Operation(s) => &s.header().chain,
+        Statement::Revocation(s) => &s.header().chain,
+        Statement::Policy(s) => &s.header().chain,
+        Statement::ReadRequest(_) | Statement::Genesis(_) => return None,
+    };
+    Some(chain.last().map_or(*root, |c| c.claims().subject))
+}
+
+fn sign1_of(statement: &Statement) -> Option<&zkscim_proto::cose::Sign1> {
+    match statement {
+        Statement::Operation(s) => Some(s.sign1()),
+        Statement::Revocation(s) => Some(s.sign1()),
+        Statement::Policy(s) => Some(s.sign1()),
+        Statement::ReadRequest(_) | Statement::Genesis(_) => None,
+    }
+}
+
+/// Parses every submitted statement and verifies the signatures of those whose `kid` names the
+/// key their chain empowers (under the tenant `root`): in one `ed25519_dalek::verify_batch`
+/// when there are at least [`MIN_BATCH`], falling back to `verify_strict` one by one if the
+/// batch fails. Keys are [`PublicKey`]s, which refuse weak (small-order) keys on construction,
+/// so the weak-key check precedes the batch. Pure; safe to run on any thread.
+pub fn prepare_batch(submitted: &[&[u8]], root: &PublicKey) -> Vec<Prepared> {
+    let mut out: Vec<Prepared> = submitted
+        .iter()
+        .map(|bytes| Prepared {
+            statement: envelope::parse_any(bytes),
+            verified_signer: None,
+            submitted_hash: zkscim_proto::log_entry::submitted_hash_of(bytes),
+        })
+        .collect();
+    // (index, signer, to-be-signed bytes, signature)
+    let mut todo: Vec<(usize, PublicKey, Vec<u8>, [u8; 64])> = Vec::with_capacity(out.len());
+    for (i, p) in out.iter().enumerate() {
+        let Ok(statement) = &p.statement else {
+            continue;
+        };
+        let (Some(signer), Some(sign1)) = (expected_signer(statement, root), sign1_of(statement))
+        else {
+            continue;
+        };
+        if sign1.kid != signer.key_id() {
+            continue;
+        }
+        todo.push((i, signer, sign1.to_be_signed(), sign1.signature));
+    }
+    let batch_ok = todo.len() >= MIN_BATCH && {
+        let messages: Vec<&[u8]> = todo.iter().map(|t| t.2.as_slice()).collect();
+        let signatures: Vec<ed25519_dalek::Signature> = todo
+            .iter()
+            .map(|t| ed25519_dalek::Signature::from_bytes(&t.3))
+            .collect();
+        let keys: Vec<ed25519_dalek::VerifyingKey> = todo.iter().map(|t| *t.1.as_dalek()).collect();
+        ed25519_dalek::verify_batch(&messages, &signatures, &keys).is_ok()
+    };
+    for (i, signer, tbs, signature) in todo {
+        if batch_ok || signer.verify_strict(&tbs, &signature).is_ok() {
+            if let Some(p) = out.get_mut(i) {
+                p.verified_signer = Some(signer);
+            }
+        }
+    }
+    out
+}
+
+/// The replayer's certificate cache plus the one statement signature verified ahead.
+pub(crate) struct WithSignature<'a> {
+    pub(crate) certs: &'a mut HashSet<CertId>,
+    pub(crate) signer: Option<PublicKey>,
+    pub(crate) bytes: &'a [u8],
+}
+
+impl VerifiedCache for WithSignature<'_> {
+    fn is_verified(&self, id: &CertId) -> bool {
+        self.certs.contains(id)
+    }
+
+    fn mark_verified(&mut self, id: CertId) {
+        self.certs.insert(id);
+    }
+
+    fn statement_signature_verified(&self, signer: &PublicKey, statement_bytes: &[u8]) -> bool {
+        self.signer.as_ref() == Some(signer) && statement_bytes == self.bytes
+    }
+}
