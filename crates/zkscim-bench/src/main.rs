@@ -1,4 +1,5 @@
-//! `zkscim-bench`: the load benchmark of the zkscim authority.
+//! `zkscim-bench`: the load benchmark of the zkscim authority, and the auditor's throughput
+//! benchmark (`zkscim-bench audit`).
 //!
 //! Owns: starting a real server (the `zkscim` binary, or the same router in-process) on
 //! loopback with a throw-away database, creating a tenant with a root → admin → connector chain,
@@ -10,6 +11,7 @@
 //! unbounded (every loop is capped in count and time).
 #![forbid(unsafe_code)]
 
+mod audit;
 mod http;
 mod ingest;
 mod server;
@@ -29,17 +31,24 @@ struct Cli {
 enum Command {
     /// Durable ingest rate and latency of signed operations over HTTP.
     Ingest(ingest::IngestArgs),
+    /// Auditor throughput over an n-entry log, all stages.
+    Audit(audit::AuditArgs),
+}
+
+fn finish<E: std::fmt::Display>(result: Result<(), E>) -> std::process::ExitCode {
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("zkscim-bench: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
 }
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Ingest(args) => match ingest::run(args) {
-            Ok(()) => std::process::ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("zkscim-bench: {e}");
-                std::process::ExitCode::FAILURE
-            }
-        },
+        Command::Ingest(args) => finish(ingest::run(args)),
+        Command::Audit(args) => finish(audit::run(args)),
     }
 }
