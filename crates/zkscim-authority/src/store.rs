@@ -454,6 +454,74 @@ fn sql_int(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
 }
 
+/// Queries both the writer's transaction and readers run (a transaction derefs to its connection).
+mod queries {
+    use rusqlite::{params, Connection, OptionalExtension};
+
+    use super::{seq_of, ResourceRow, StoreResult};
+
+    pub fn resource(
+        conn: &Connection,
+        tenant: &str,
+        resource_type: &str,
+        id: &str,
+    ) -> StoreResult<Option<ResourceRow>> {
+        Ok(conn
+            .prepare_cached(
+                "SELECT version, body, last_seq FROM resources WHERE tenant = ?1 AND rtype = ?2 AND id = ?3",
+            )?
+            .query_row(params![tenant, resource_type, id], |r| {
+                Ok(ResourceRow {
+                    resource_type: resource_type.to_owned(),
+                    id: id.to_owned(),
+                    version: seq_of(r.get(0)?),
+                    body: r.get(1)?,
+                    last_seq: seq_of(r.get(2)?),
+                })
+            })
+            .optional()?)
+    }
+
+    pub fn members(conn: &Connection, tenant: &str, group: &str) -> StoreResult<Vec<String>> {
+        let mut stmt = conn.prepare_cached(
+            "SELECT member FROM members WHERE tenant = ?1 AND group_id = ?2 ORDER BY member",
+        )?;
+        let rows = stmt.query_map(params![tenant, group], |r| r.get::<_, String>(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    pub fn index_owners(
+        conn: &Connection,
+        tenant: &str,
+        resource_type: &str,
+        attribute: &str,
+        value: &str,
+    ) -> StoreResult<Vec<String>> {
+        let mut stmt = conn.prepare_cached(
+            "SELECT id FROM index_values WHERE tenant = ?1 AND rtype = ?2 AND attribute = ?3 AND value = ?4 ORDER BY id",
+        )?;
+        let rows = stmt.query_map(params![tenant, resource_type, attribute, value], |r| {
+            r.get::<_, String>(0)
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    pub fn resource_indexes(
+        conn: &Connection,
+        tenant: &str,
+        resource_type: &str,
+        id: &str,
+    ) -> StoreResult<Vec<(String, String)>> {
+        let mut stmt = conn.prepare_cached(
+            "SELECT attribute, value FROM index_values WHERE tenant = ?1 AND rtype = ?2 AND id = ?3",
+        )?;
+        let rows = stmt.query_map(params![tenant, resource_type, id], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+}
+
 struct SqliteTxn<'a> {
     tx: rusqlite::Transaction<'a>,
 }
@@ -560,21 +628,7 @@ impl StoreTxn for SqliteTxn<'_> {
         resource_type: &str,
         id: &str,
     ) -> StoreResult<Option<ResourceRow>> {
-        Ok(self
-            .tx
-            .prepare_cached(
-                "SELECT version, body, last_seq FROM resources WHERE tenant = ?1 AND rtype = ?2 AND id = ?3",
-            )?
-            .query_row(params![tenant, resource_type, id], |r| {
-                Ok(ResourceRow {
-                    resource_type: resource_type.to_owned(),
-                    id: id.to_owned(),
-                    version: seq_of(r.get(0)?),
-                    body: r.get(1)?,
-                    last_seq: seq_of(r.get(2)?),
-                })
-            })
-            .optional()?)
+        queries::resource(&self.tx, tenant, resource_type, id)
     }
 
     fn put_resource(&mut self, tenant: &str, row: &ResourceRow) -> StoreResult<()> {
@@ -649,11 +703,7 @@ impl StoreTxn for SqliteTxn<'_> {
     }
 
     fn members(&mut self, tenant: &str, group: &str) -> StoreResult<Vec<String>> {
-        let mut stmt = self.tx.prepare_cached(
-            "SELECT member FROM members WHERE tenant = ?1 AND group_id = ?2 ORDER BY member",
-        )?;
-        let rows = stmt.query_map(params![tenant, group], |r| r.get::<_, String>(0))?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        queries::members(&self.tx, tenant, group)
     }
 
     fn index_owners(
@@ -663,13 +713,7 @@ impl StoreTxn for SqliteTxn<'_> {
         attribute: &str,
         value: &str,
     ) -> StoreResult<Vec<String>> {
-        let mut stmt = self.tx.prepare_cached(
-            "SELECT id FROM index_values WHERE tenant = ?1 AND rtype = ?2 AND attribute = ?3 AND value = ?4",
-        )?;
-        let rows = stmt.query_map(params![tenant, resource_type, attribute, value], |r| {
-            r.get::<_, String>(0)
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        queries::index_owners(&self.tx, tenant, resource_type, attribute, value)
     }
 
     fn resource_indexes(
@@ -678,13 +722,7 @@ impl StoreTxn for SqliteTxn<'_> {
         resource_type: &str,
         id: &str,
     ) -> StoreResult<Vec<(String, String)>> {
-        let mut stmt = self.tx.prepare_cached(
-            "SELECT attribute, value FROM index_values WHERE tenant = ?1 AND rtype = ?2 AND id = ?3",
-        )?;
-        let rows = stmt.query_map(params![tenant, resource_type, id], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        queries::resource_indexes(&self.tx, tenant, resource_type, id)
     }
 
     fn set_indexes(
@@ -906,21 +944,7 @@ impl Reader {
         resource_type: &str,
         id: &str,
     ) -> StoreResult<Option<ResourceRow>> {
-        Ok(self
-            .conn
-            .prepare_cached(
-                "SELECT version, body, last_seq FROM resources WHERE tenant = ?1 AND rtype = ?2 AND id = ?3",
-            )?
-            .query_row(params![tenant, resource_type, id], |r| {
-                Ok(ResourceRow {
-                    resource_type: resource_type.to_owned(),
-                    id: id.to_owned(),
-                    version: seq_of(r.get(0)?),
-                    body: r.get(1)?,
-                    last_seq: seq_of(r.get(2)?),
-                })
-            })
-            .optional()?)
+        queries::resource(&self.conn, tenant, resource_type, id)
     }
 
     /// Every resource of a type, ordered by id.
@@ -942,11 +966,7 @@ impl Reader {
 
     /// Members of a group, sorted.
     pub fn members(&self, tenant: &str, group: &str) -> StoreResult<Vec<String>> {
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT member FROM members WHERE tenant = ?1 AND group_id = ?2 ORDER BY member",
-        )?;
-        let rows = stmt.query_map(params![tenant, group], |r| r.get::<_, String>(0))?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        queries::members(&self.conn, tenant, group)
     }
 
     /// Groups an identity belongs to, sorted.
@@ -966,13 +986,7 @@ impl Reader {
         attribute: &str,
         value: &str,
     ) -> StoreResult<Vec<String>> {
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT id FROM index_values WHERE tenant = ?1 AND rtype = ?2 AND attribute = ?3 AND value = ?4 ORDER BY id",
-        )?;
-        let rows = stmt.query_map(params![tenant, resource_type, attribute, value], |r| {
-            r.get::<_, String>(0)
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        queries::index_owners(&self.conn, tenant, resource_type, attribute, value)
     }
 
     /// The equality-search values a resource holds.
@@ -982,13 +996,7 @@ impl Reader {
         resource_type: &str,
         id: &str,
     ) -> StoreResult<Vec<(String, String)>> {
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT attribute, value FROM index_values WHERE tenant = ?1 AND rtype = ?2 AND id = ?3",
-        )?;
-        let rows = stmt.query_map(params![tenant, resource_type, id], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        queries::resource_indexes(&self.conn, tenant, resource_type, id)
     }
 
     /// Every resource of every type, ordered by (type, id), for the directory digest.
