@@ -714,6 +714,14 @@ fn decide_operation(
         Ok(t) => t,
         Err(e) => return refuse(Refusal::new(e.code(), 400, e.to_string()).scim("invalidPath")),
     };
+    let mut touched = touched;
+    if is_group && body.operation() == Operation::Delete {
+        // Deleting a group removes every membership in it: an authorisation change, bound by
+        // `members` and the group allow-list like any other membership write.
+        if let Ok(members) = AttrPath::parse(zkscim_proto::scope::MEMBERS_PATH) {
+            touched.insert(members);
+        }
+    }
     let touched_vec: Vec<AttrPath> = touched.iter().cloned().collect();
     if let Err(e) = v
         .chain()

@@ -759,3 +759,49 @@ fn never_logged_certificates_are_revoked_by_carrying_them() {
     let digest = replay_all(&w, &w.log).unwrap();
     assert_eq!(digest, w.state.digest());
 }
+
+#[test]
+fn deleting_a_group_is_a_membership_change() {
+    let mut w = World::new();
+    let admin = w.admin_chain();
+    let group =
+        json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": SEALED});
+    let g = w.op(
+        &key(2),
+        admin,
+        "Group",
+        &uuid(100),
+        Change::create(&group).unwrap(),
+        &[("displayname", Some(TOKEN_B))],
+    );
+    applied(&w.submit(&g).unwrap());
+    let lifecycle = ScopeBuilder::new()
+        .operations(["delete"])
+        .resource_types(["Group"])
+        .attributes(["active"])
+        .build()
+        .unwrap();
+    let chain = w.connector_chain(lifecycle);
+    let del = w.op(&key(3), chain, "Group", &uuid(100), Change::Delete, &[]);
+    assert_eq!(refused(&w.submit(&del).unwrap()), "scope.denied.attribute");
+    let other_group = ScopeBuilder::new()
+        .operations(["delete"])
+        .resource_types(["Group"])
+        .attributes(["members"])
+        .groups([uuid(101)])
+        .build()
+        .unwrap();
+    let chain = w.connector_chain(other_group);
+    let del = w.op(&key(3), chain, "Group", &uuid(100), Change::Delete, &[]);
+    assert_eq!(refused(&w.submit(&del).unwrap()), "scope.denied.group");
+    let allowed = ScopeBuilder::new()
+        .operations(["delete"])
+        .resource_types(["Group"])
+        .attributes(["members"])
+        .groups([uuid(100)])
+        .build()
+        .unwrap();
+    let chain = w.connector_chain(allowed);
+    let del = w.op(&key(3), chain, "Group", &uuid(100), Change::Delete, &[]);
+    applied(&w.submit(&del).unwrap());
+}
