@@ -173,7 +173,7 @@ pub fn run(out: &Output) -> Result<(), CliError> {
     let summary = result?;
     step.say(
         "Stopped the server and removed the temporary database",
-        &format!("done in {:.1} s", started.elapsed().as_secs_f64()),
+        &format!("done in {} ms", started.elapsed().as_millis()),
     );
     out.result(
         &format!("\nquickstart passed: {} log entries verified, directory digest {}", summary.0, summary.1),
