@@ -826,7 +826,7 @@ fn witness_state_round_trips_through_its_file() {
 /// Timing at 10^6 entries (stages 0-4), for the record. Run with
 /// `cargo test --release -p zkscim-audit --test audit million -- --ignored --nocapture`.
 #[test]
-#[ignore]
+#[ignore = "a 10^6-entry timing run (about a minute in release): run it deliberately"]
 fn million_entries_timing() {
     let t = std::time::Instant::now();
     let bytes = generate_export(Vec::new(), TENANT, ORIGIN, 1_000_000, 1_000).unwrap();
