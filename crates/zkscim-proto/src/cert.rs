@@ -269,6 +269,14 @@ impl CertError {
     }
 }
 
+/// Most certificates remembered per thread by [`Certificate::parse`] (cleared when full).
+const PARSE_MEMO_CAPACITY: usize = 4096;
+
+thread_local! {
+    static PARSED: std::cell::RefCell<std::collections::HashMap<CertId, Certificate>> =
+        std::cell::RefCell::new(std::collections::HashMap::new());
+}
+
 /// A parsed certificate (signature not yet verified: see [`verify_chain`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Certificate {
@@ -281,6 +289,27 @@ pub struct Certificate {
 impl Certificate {
     /// Parses certificate bytes strictly.
     pub fn parse(bytes: &[u8]) -> Result<Certificate, CertError> {
+        // Every statement carries its whole chain, so the same few certificates are parsed over
+        // and over (point decompression included). A certificate is content-addressed and its
+        // parse depends on its bytes alone, so a per-thread memo keyed by id is exact; the bytes
+        // are compared too, so not even a hash collision could return another certificate.
+        let id = CertId::of(bytes);
+        let hit = PARSED.with(|memo| memo.borrow().get(&id).filter(|c| c.bytes == bytes).cloned());
+        if let Some(cert) = hit {
+            return Ok(cert);
+        }
+        let cert = Certificate::parse_uncached(bytes, id)?;
+        PARSED.with(|memo| {
+            let mut memo = memo.borrow_mut();
+            if memo.len() >= PARSE_MEMO_CAPACITY {
+                memo.clear();
+            }
+            memo.insert(id, cert.clone());
+        });
+        Ok(cert)
+    }
+
+    fn parse_uncached(bytes: &[u8], id: CertId) -> Result<Certificate, CertError> {
         let sign1 = cose::parse(bytes, ObjectType::Certificate)?;
         let payload = codec::decode(&sign1.payload).map_err(CoseError::from)?;
         let claims = Claims::from_cbor(&payload)?;
@@ -293,7 +322,7 @@ impl Certificate {
         }
         Ok(Certificate {
             bytes: bytes.to_vec(),
-            id: CertId::of(bytes),
+            id,
             sign1,
             claims,
         })
@@ -880,6 +909,28 @@ mod tests {
         let err = verify_chain(&full, &ctx, &mut NoCache).unwrap_err();
         assert_eq!(err.position, 2);
         assert_eq!(err.code(), "chain.attenuation.capabilities");
+    }
+
+    #[test]
+    fn parse_memo_is_exact() {
+        let (_, chain) = chain();
+        let bytes = chain[1].bytes().to_vec();
+        assert_eq!(Certificate::parse(&bytes).unwrap(), chain[1]);
+        assert_eq!(
+            Certificate::parse(&bytes).unwrap(),
+            chain[1],
+            "memoised parse is identical"
+        );
+        assert_eq!(Certificate::parse(chain[0].bytes()).unwrap(), chain[0]);
+        // Altered bytes are a different certificate: parsed (and refused) on their own.
+        let mut altered = bytes.clone();
+        let last = altered.len() - 1;
+        altered[last] ^= 1;
+        let parsed = Certificate::parse(&altered).unwrap();
+        assert_ne!(parsed.id(), chain[1].id());
+        assert!(parsed.sign1().verify(&key(2).public_key()).is_err());
+        altered.truncate(10);
+        assert!(Certificate::parse(&altered).is_err());
     }
 
     #[test]
