@@ -178,12 +178,21 @@ impl Writer {
     fn process(&mut self, batch: Vec<Job>) {
         let started = Instant::now();
         let size = batch.len();
-        let mut local_tenants = self.tenants.read().map(|t| t.clone()).unwrap_or_default();
+        // The batch works on its own copy of the tenants it touches (a genesis or policy applies
+        // to later submissions of the same batch); the shared map changes only after commit.
+        let mut local_tenants: HashMap<String, TenantInfo> = HashMap::new();
+        if let Ok(shared) = self.tenants.read() {
+            for job in &batch {
+                if let Some(info) = shared.get(&job.tenant) {
+                    local_tenants.insert(job.tenant.clone(), info.clone());
+                }
+            }
+        }
         let result = self.run_batch(&batch, &mut local_tenants);
         match result {
             Ok(pendings) => {
                 if let Ok(mut shared) = self.tenants.write() {
-                    *shared = local_tenants;
+                    shared.extend(local_tenants);
                 }
                 for (job, pending) in batch.into_iter().zip(pendings) {
                     let receipt = self.receipt(&job.tenant, pending);
