@@ -551,7 +551,7 @@ async fn export_log(
             }
         }
     });
-    let stream = futures_util_stream(rx);
+    let stream = tokio_stream::wrappers::ReceiverStream::new(rx);
     let mut response = axum::body::Body::from_stream(stream).into_response();
     response.headers_mut().insert(
         header::CONTENT_TYPE,
@@ -561,12 +561,6 @@ async fn export_log(
         response.headers_mut().insert("x-zkscim-tree-size", v);
     }
     Ok(response)
-}
-
-fn futures_util_stream(
-    rx: tokio::sync::mpsc::Receiver<Result<Bytes, std::io::Error>>,
-) -> impl futures_core::Stream<Item = Result<Bytes, std::io::Error>> {
-    tokio_stream::wrappers::ReceiverStream::new(rx)
 }
 
 async fn digest(

@@ -540,16 +540,11 @@ impl Authority {
 
     /// Log size and latest signed checkpoint, with the witness cosignatures stored for it.
     pub fn checkpoint(&self, tenant: &str) -> Result<(u64, String), ReadError> {
-        self.with_reader(|r| {
-            let head = r
-                .head(tenant)?
-                .ok_or_else(|| ReadError::NotFound(format!("tenant '{tenant}' has no log")))?;
-            let mut note = head.checkpoint;
-            for line in r.cosignatures(tenant, head.size)? {
-                note.push_str(&line);
-            }
-            Ok((head.size, note))
-        })
+        let (size, mut note) = self.checkpoint_only(tenant)?;
+        for line in self.with_reader(|r| Ok(r.cosignatures(tenant, size)?))? {
+            note.push_str(&line);
+        }
+        Ok((size, note))
     }
 
     /// Log entries `[start, end)` with their submitted-bytes hashes: the event feed. Resume after

@@ -73,6 +73,8 @@ enum Pending {
     Existing {
         index: u64,
     },
+    /// Answered without a log entry (a genesis for a tenant that exists).
+    Unlogged(zkscim_rules::Refusal),
 }
 
 /// The rules' view of one tenant through the writer's transaction.
@@ -273,13 +275,9 @@ impl Writer {
             {
                 // A genesis for an existing tenant is answered, never logged: it would be entry
                 // n > 0 of a log whose entry 0 is the genesis.
-                pendings.push(Pending::New {
-                    index: u64::MAX,
-                    leaf: [0; 32],
-                    entry: Vec::new(),
-                    outcome: outcome_of(&decision.verdict),
-                    certificate_entries: Vec::new(),
-                });
+                if let Verdict::Refused(r) = decision.verdict {
+                    pendings.push(Pending::Unlogged(r));
+                }
                 continue;
             }
             if !logs.contains_key(&job.tenant) {
@@ -292,14 +290,8 @@ impl Writer {
                 .get_mut(&job.tenant)
                 .ok_or_else(|| BatchError::Entry("tenant log missing".into()))?;
             touched.insert(job.tenant.clone(), ());
-            let pending = append_decision(txn.as_mut(), log, job, &decision)?;
-            apply_effects(
-                txn.as_mut(),
-                &job.tenant,
-                pending_index(&pending),
-                &decision,
-                tenants,
-            )?;
+            let (index, pending) = append_decision(txn.as_mut(), log, job, &decision)?;
+            apply_effects(txn.as_mut(), &job.tenant, index, &decision, tenants)?;
             pendings.push(pending);
         }
         for tenant in touched.keys() {
@@ -328,6 +320,7 @@ impl Writer {
     fn receipt(&mut self, tenant: &str, pending: Pending) -> Result<Receipt, SubmitError> {
         let log = self.logs.get(tenant);
         match pending {
+            Pending::Unlogged(refusal) => Err(SubmitError::Refused(refusal)),
             Pending::New {
                 index,
                 leaf,
@@ -335,14 +328,8 @@ impl Writer {
                 outcome,
                 certificate_entries,
             } => {
-                let Some(log) = log.filter(|_| index != u64::MAX) else {
-                    return match outcome {
-                        ReceiptOutcome::Refused(r) => Err(SubmitError::Refused(r)),
-                        ReceiptOutcome::Applied { .. } => {
-                            Err(SubmitError::Unavailable("tenant log missing".into()))
-                        }
-                    };
-                };
+                let log =
+                    log.ok_or_else(|| SubmitError::Unavailable("tenant log missing".into()))?;
                 let proof = log
                     .inclusion_proof(index, Some(&self.reader))
                     .map_err(|e| SubmitError::Unavailable(e.to_string()))?;
@@ -387,12 +374,6 @@ impl Writer {
                 })
             }
         }
-    }
-}
-
-fn pending_index(p: &Pending) -> u64 {
-    match p {
-        Pending::New { index, .. } | Pending::Existing { index } => *index,
     }
 }
 
@@ -452,7 +433,7 @@ fn append_decision(
     log: &mut TenantLog,
     job: &Job,
     decision: &Decision,
-) -> Result<Pending, BatchError> {
+) -> Result<(u64, Pending), BatchError> {
     let mut certificate_entries = Vec::new();
     for cert in &decision.new_certificates {
         let (seq, _, _) = append_one(
@@ -492,13 +473,16 @@ fn append_decision(
         },
     )?;
     txn.insert_nonce(&job.tenant, &decision.nonce, &job.submitted_hash)?;
-    Ok(Pending::New {
+    Ok((
         index,
-        leaf,
-        entry,
-        outcome: outcome_of(&decision.verdict),
-        certificate_entries,
-    })
+        Pending::New {
+            index,
+            leaf,
+            entry,
+            outcome: outcome_of(&decision.verdict),
+            certificate_entries,
+        },
+    ))
 }
 
 fn truncate(text: &str, max: usize) -> String {

@@ -237,6 +237,17 @@ async fn lifecycle_receipts_idempotency_and_restart() {
     assert_eq!(user["userName"], SEALED);
     assert_eq!(version, 1);
     let digest = authority.directory_digest("acme").unwrap();
+
+    // The event feed: resuming after any index yields exactly the rest, in order, once.
+    let (first, cursor) = authority.events("acme", 0, 2).unwrap();
+    assert_eq!(first.iter().map(|e| e.seq).collect::<Vec<_>>(), [0, 1]);
+    let (rest, end) = authority.events("acme", cursor, 100).unwrap();
+    assert_eq!(rest.iter().map(|e| e.seq).collect::<Vec<_>>(), [2, 3, 4]);
+    assert_eq!(end, size);
+    let (none, same) = authority.events("acme", end, 100).unwrap();
+    assert!(none.is_empty());
+    assert_eq!(same, end, "an exhausted feed keeps its cursor");
+    assert!(authority.events("nobody", 0, 10).is_err());
     authority.shutdown();
 
     // Restart: heads come from the database; the log continues where it stopped.

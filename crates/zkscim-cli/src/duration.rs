@@ -102,7 +102,10 @@ pub fn parse_time(text: &str) -> Result<u64, CliError> {
     let hour = field(11..13, "hour")?;
     let minute = field(14..16, "minute")?;
     let second = field(17..19, "second")?;
-    if !(1..=12).contains(&month) || day < 1 || day > days_in_month(year, month) {
+    if !(1..=12).contains(&month)
+        || day < 1
+        || day > zkscim_scim::datetime::days_in_month(year, month)
+    {
         return Err(bad("no such date"));
     }
     if hour > 23 || minute > 59 || second > 60 {
@@ -144,60 +147,14 @@ pub fn parse_time(text: &str) -> Result<u64, CliError> {
             sign * (h * 3600 + m * 60)
         }
     };
-    let days = days_from_civil(year, month, day);
+    let days = zkscim_scim::datetime::days_from_civil(year, month, day);
     let secs = days * 86_400 + hour * 3_600 + minute * 60 + second.min(59) - offset;
     u64::try_from(secs).map_err(|_| bad("before 1970"))
 }
 
-fn is_leap(year: i64) -> bool {
-    (year % 4 == 0 && year % 100 != 0) || year % 400 == 0
-}
-
-fn days_in_month(year: i64, month: i64) -> i64 {
-    match month {
-        2 if is_leap(year) => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
-    }
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (the classic era-based algorithm).
-fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (month + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-fn civil_from_days(days: i64) -> (i64, i64, i64) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (year, month, day)
-}
-
 /// RFC 3339 in UTC, whole seconds: `2026-11-23T10:00:00Z`.
 pub fn format_time(unix: u64) -> String {
-    let secs = i64::try_from(unix).unwrap_or(i64::MAX / 2);
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        (rem % 3600) / 60,
-        rem % 60
-    )
+    zkscim_scim::datetime::format_rfc3339(unix)
 }
 
 /// A span for people: `45s`, `12m`, `23h 59m`, `36h`, `6d 23h` (hours up to two days, where

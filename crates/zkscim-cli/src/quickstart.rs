@@ -161,7 +161,7 @@ pub fn run(out: &Output) -> Result<(), CliError> {
         ),
     );
 
-    let result = scenario(&client, &authority, &mut step, &operator_token);
+    let result = scenario(&client, &mut step, &operator_token);
     let digest_check = result.as_ref().ok().cloned();
 
     let shut = authority.clone();
@@ -200,7 +200,6 @@ fn expect_applied(resp: &Response, what: &str) -> Result<u64, CliError> {
 #[allow(clippy::too_many_lines)]
 fn scenario(
     client: &Client,
-    authority: &Authority,
     step: &mut Step<'_>,
     operator_token: &str,
 ) -> Result<(u64, String), CliError> {
@@ -479,13 +478,7 @@ fn scenario(
         ),
     );
 
-    let report = verify_log(
-        client,
-        TENANT,
-        &log_key_text,
-        &root.public_key(),
-        authority.registry(),
-    )?;
+    let report = verify_log(client, TENANT, &log_key_text, &root.public_key())?;
     step.say(
         "Verified the transparency log end to end",
         &format!(

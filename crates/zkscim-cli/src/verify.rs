@@ -1,17 +1,13 @@
-//! Client-side verification of a tenant's whole log over HTTP: hash chain, Merkle root against
-//! the signed checkpoint, every verdict re-derived by replay, and the replayed directory against
-//! the server's digest. (The full offline auditor, with findings and incremental state, is
-//! `zkscim audit`; this is the compact check the quickstart runs.)
+//! The compact log check the quickstart runs: the server's export audited by the independent
+//! auditor (`zkscim-audit`, every stage, verdicts re-derived), and the replayed directory digest
+//! compared with the server's. `zkscim audit verify` is the full command around the same auditor.
 
 use serde_json::Value as Json;
-use zkscim_proto::checkpoint::Checkpoint;
+use zkscim_audit::verdicts::RulesChecker;
+use zkscim_audit::{Auditor, TrustAnchors};
 use zkscim_proto::keys::PublicKey;
-use zkscim_proto::log_entry::LogEntry;
-use zkscim_proto::merkle::{self, Frontier};
-use zkscim_proto::note::{NoteVerifier, VerifierKey};
-use zkscim_rules::replay::Replayer;
+use zkscim_proto::note::VerifierKey;
 use zkscim_rules::Settings;
-use zkscim_scim::SchemaRegistry;
 
 use crate::client::Client;
 use crate::output::CliError;
@@ -25,105 +21,60 @@ pub struct LogReport {
     pub digest: String,
 }
 
-fn finding(index: u64, what: impl std::fmt::Display) -> CliError {
-    CliError::new("audit.finding", format!("log entry {index}: {what}")).hint(
-        "the log does not verify: keep the evidence and run `zkscim audit` for the full report",
-    )
-}
-
 /// Verifies `tenant`'s log served by `client`, trusting `root` and the log key.
 pub fn verify_log(
     client: &Client,
     tenant: &str,
     log_key_text: &str,
     root: &PublicKey,
-    registry: &SchemaRegistry,
 ) -> Result<LogReport, CliError> {
-    let key = VerifierKey::parse(log_key_text.trim()).map_err(|e| CliError::new(e.code(), e))?;
-    let verifier = NoteVerifier::new(vec![key]).map_err(|e| CliError::new(e.code(), e))?;
-    let note = client.get_text(&format!("/v1/tenants/{tenant}/log/checkpoint"))?;
-    let (checkpoint, _) =
-        Checkpoint::open(&note, &verifier).map_err(|e| CliError::new(e.code(), e))?;
-    let size = checkpoint.size();
-    let mut frontier = Frontier::new();
-    let mut previous: Option<LogEntry> = None;
-    let mut replayer = Replayer::new(tenant, *root, Settings::default(), registry.clone());
-    let mut start = 0;
-    while start < size {
-        let page = client.get_json(
-            &format!("/v1/tenants/{tenant}/log/entries?start={start}&end={size}"),
-            None,
-        )?;
-        let rows = page
-            .get("entries")
-            .and_then(Json::as_array)
-            .cloned()
-            .unwrap_or_default();
-        if rows.is_empty() {
-            return Err(finding(
-                start,
-                "the server returned no entries below the checkpoint's size",
-            ));
-        }
-        for row in rows {
-            let index = start;
-            let bytes = hex::decode(row.get("entry").and_then(Json::as_str).unwrap_or_default())
-                .map_err(|_| finding(index, "entry is not hex"))?;
-            let entry = LogEntry::from_bytes(&bytes).map_err(|e| finding(index, e))?;
-            if entry.seq != index || entry.tenant != tenant {
-                return Err(finding(
-                    index,
-                    format!("entry says seq {} tenant '{}'", entry.seq, entry.tenant),
-                ));
-            }
-            match &previous {
-                Some(prev) => entry.verify_link(prev).map_err(|e| finding(index, e))?,
-                None if entry.prev_hash != zkscim_proto::log_entry::ZERO_HASH => {
-                    return Err(finding(index, "the first entry does not start the chain"))
-                }
-                None => {}
-            }
-            frontier
-                .append(merkle::leaf_hash(&bytes))
-                .map_err(|e| finding(index, e))?;
-            let submitted = client.get_bytes(&format!(
-                "/v1/tenants/{tenant}/log/submitted/{}",
-                hex::encode(entry.submitted_hash)
-            ))?;
-            replayer.replay(&entry, &submitted).map_err(|f| {
-                finding(
-                    index,
-                    format!("{}: expected {}, found {}", f.code, f.expected, f.found),
-                )
-            })?;
-            previous = Some(entry);
-            start += 1;
-        }
-    }
-    if frontier.root() != *checkpoint.root_hash() {
-        return Err(finding(
-            size,
-            "the Merkle root of the entries differs from the signed checkpoint",
-        ));
-    }
-    let digest = hex::encode(replayer.state().digest());
+    let log_key =
+        VerifierKey::parse(log_key_text.trim()).map_err(|e| CliError::new(e.code(), e))?;
+    let auditor = Auditor::new(TrustAnchors {
+        root_key: *root,
+        log_key,
+        witness_keys: Vec::new(),
+    })
+    .map_err(|e| CliError::new("audit.anchors", e))?;
     let server = client.get_json(&format!("/v1/tenants/{tenant}/digest"), None)?;
-    let server_digest = server
-        .get("digest")
-        .and_then(Json::as_str)
-        .unwrap_or_default();
-    let server_size = server
-        .get("treeSize")
-        .and_then(Json::as_u64)
-        .unwrap_or_default();
-    if server_size == size && server_digest != digest {
-        return Err(finding(
-            size,
-            format!("replayed directory digest {digest} differs from the server's {server_digest}"),
-        ));
+    let mut expected = [0u8; 32];
+    hex::decode_to_slice(
+        server
+            .get("digest")
+            .and_then(Json::as_str)
+            .unwrap_or_default(),
+        &mut expected,
+    )
+    .map_err(|_| {
+        CliError::new(
+            "server.bad_answer",
+            "the server's directory digest is not 64 hex digits",
+        )
+    })?;
+    let export = client.get_bytes_limited(&format!("/v1/tenants/{tenant}/log/export"), 1 << 30)?;
+    let mut checker = RulesChecker::new(*root, Settings::default(), Some(expected));
+    let report = auditor
+        .audit_export(export.as_slice(), Some(&mut checker), &mut |_| {})
+        .map_err(|e| CliError::new("audit.failed", e))?;
+    if let Some(f) = report.findings.first() {
+        return Err(CliError::new(
+            "audit.finding",
+            format!(
+                "log entry {}: {}: expected {}, found {}",
+                f.index.map_or_else(|| "-".to_owned(), |i| i.to_string()),
+                f.code,
+                f.expected,
+                f.found
+            ),
+        )
+        .hint("the log does not verify: keep the evidence and run `zkscim audit verify` for the full report"));
     }
     Ok(LogReport {
-        entries: size,
-        digest,
+        entries: report.tree_size,
+        digest: checker
+            .summary()
+            .directory_digest
+            .clone()
+            .unwrap_or_default(),
     })
 }

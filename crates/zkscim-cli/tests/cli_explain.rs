@@ -7,60 +7,17 @@
 )]
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+mod common;
+
+use std::process::Command;
+
+use common::serve;
 
 use serde_json::json;
 use zkscim_proto::cert::{Certificate, Claims};
 use zkscim_proto::envelope::{Change, Envelope, Genesis, Header, OperationBody};
 use zkscim_proto::keys::{KeyId, SigningKey};
 use zkscim_proto::scope::ScopeBuilder;
-
-struct Server {
-    child: Child,
-    _stdout: BufReader<std::process::ChildStdout>,
-    url: String,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn serve() -> Server {
-    let dir = tempfile::tempdir().unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_zkscim"))
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--admin-token",
-            "op-token",
-            "--db",
-        ])
-        .arg(dir.path().join("z.db"))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    stdout.read_line(&mut line).unwrap();
-    let url = line
-        .trim()
-        .strip_prefix("zkscim listening on ")
-        .unwrap()
-        .to_owned();
-    Server {
-        child,
-        _stdout: stdout,
-        url,
-        _dir: dir,
-    }
-}
 
 fn now() -> u64 {
     std::time::SystemTime::now()

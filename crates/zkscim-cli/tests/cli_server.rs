@@ -7,56 +7,12 @@
     clippy::panic
 )]
 
-use std::io::{BufRead, BufReader};
+mod common;
+
+use common::serve;
+
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
-
-struct Server {
-    child: Child,
-    _stdout: BufReader<std::process::ChildStdout>,
-    url: String,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn serve() -> Server {
-    let dir = tempfile::tempdir().unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_zkscim"))
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--admin-token",
-            "op-token",
-            "--db",
-        ])
-        .arg(dir.path().join("z.db"))
-        .env_remove("ZKSCIM_CONFIG")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    stdout.read_line(&mut line).unwrap();
-    let url = line
-        .trim()
-        .strip_prefix("zkscim listening on ")
-        .unwrap()
-        .to_owned();
-    Server {
-        child,
-        _stdout: stdout,
-        url,
-        _dir: dir,
-    }
-}
+use std::process::{Command, Output, Stdio};
 
 /// A loopback URL nothing listens on.
 fn dead_url() -> String {

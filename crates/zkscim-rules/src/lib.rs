@@ -19,7 +19,6 @@
 pub mod memory;
 pub mod prepared;
 pub mod replay;
-mod time;
 pub mod view;
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
@@ -33,8 +32,9 @@ use zkscim_proto::scope::{AttrPath, Capability, Operation};
 use zkscim_proto::seal::{self, Protection, ProtectionProfile};
 use zkscim_scim::{ResourceSchema, SchemaRegistry, Uniqueness};
 
-pub use time::rfc3339;
 pub use view::{StateError, StateView, StoredResource};
+/// RFC 3339 (UTC, whole seconds) of a log time: `meta.created` / `meta.lastModified`.
+pub use zkscim_scim::datetime::format_rfc3339 as rfc3339;
 
 /// Settings the decision depends on; they are part of the log's meaning, so an auditor must use
 /// the same values as the server.
@@ -877,7 +877,7 @@ fn decide_operation(
     let created = current
         .as_ref()
         .and_then(|c| c.body.get("meta").and_then(|m| m.get("created")).cloned())
-        .unwrap_or_else(|| Json::String(time::rfc3339(now)));
+        .unwrap_or_else(|| Json::String(rfc3339(now)));
     if let Json::Object(map) = &mut result {
         map.insert("id".into(), Json::String(id.to_owned()));
         map.insert(
@@ -885,7 +885,7 @@ fn decide_operation(
             serde_json::json!({
                 "resourceType": rs.resource_type.name,
                 "created": created,
-                "lastModified": time::rfc3339(now),
+                "lastModified": rfc3339(now),
                 "version": etag(version),
             }),
         );

@@ -2,8 +2,9 @@
 #![allow(dead_code)]
 
 use std::io::Write;
+use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 
 /// Runs `zkscim args…` in `dir`, with `stdin` fed in and `envs` set; ZKSCIM_* from the outer
 /// environment never leak in.
@@ -148,4 +149,53 @@ pub fn setup(dir: &Path) {
             "okta.chain",
         ],
     ));
+}
+
+/// A real `zkscim serve` on 127.0.0.1 with a temporary database; killed on drop.
+pub struct Server {
+    child: Child,
+    _stdout: BufReader<std::process::ChildStdout>,
+    pub url: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `zkscim serve` on a free loopback port (operator token `op-token`).
+pub fn serve() -> Server {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_zkscim"))
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--admin-token",
+            "op-token",
+            "--db",
+        ])
+        .arg(dir.path().join("z.db"))
+        .env_remove("ZKSCIM_CONFIG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    stdout.read_line(&mut line).unwrap();
+    let url = line
+        .trim()
+        .strip_prefix("zkscim listening on ")
+        .unwrap()
+        .to_owned();
+    Server {
+        child,
+        _stdout: stdout,
+        url,
+        _dir: dir,
+    }
 }
