@@ -277,9 +277,15 @@ thread_local! {
         std::cell::RefCell::new(std::collections::HashMap::new());
 }
 
-/// A parsed certificate (signature not yet verified: see [`verify_chain`]).
+/// A parsed certificate (signature not yet verified: see [`verify_chain`]). Immutable and
+/// shared: every statement carries its chain, so a clone is a reference count, not a copy.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Certificate {
+    inner: std::sync::Arc<CertificateParts>,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+struct CertificateParts {
     bytes: Vec<u8>,
     id: CertId,
     sign1: Sign1,
@@ -294,7 +300,12 @@ impl Certificate {
         // parse depends on its bytes alone, so a per-thread memo keyed by id is exact; the bytes
         // are compared too, so not even a hash collision could return another certificate.
         let id = CertId::of(bytes);
-        let hit = PARSED.with(|memo| memo.borrow().get(&id).filter(|c| c.bytes == bytes).cloned());
+        let hit = PARSED.with(|memo| {
+            memo.borrow()
+                .get(&id)
+                .filter(|c| c.inner.bytes == bytes)
+                .cloned()
+        });
         if let Some(cert) = hit {
             return Ok(cert);
         }
@@ -321,10 +332,12 @@ impl Certificate {
             )));
         }
         Ok(Certificate {
-            bytes: bytes.to_vec(),
-            id,
-            sign1,
-            claims,
+            inner: std::sync::Arc::new(CertificateParts {
+                bytes: bytes.to_vec(),
+                id,
+                sign1,
+                claims,
+            }),
         })
     }
 
@@ -353,18 +366,18 @@ impl Certificate {
             )));
         }
         if let Some(parent) = parent {
-            if parent.claims.subject.key_id() != issuer_key.key_id() {
+            if parent.inner.claims.subject.key_id() != issuer_key.key_id() {
                 return Err(CertError::Issue(
                     "the signing key is not the parent certificate's subject".into(),
                 ));
             }
-            if parent.claims.tenant != claims.tenant {
+            if parent.inner.claims.tenant != claims.tenant {
                 return Err(CertError::Issue(format!(
                     "parent is for tenant '{}', not '{}'",
-                    parent.claims.tenant, claims.tenant
+                    parent.inner.claims.tenant, claims.tenant
                 )));
             }
-            if let Err(violation) = check_child(&parent.claims, &claims) {
+            if let Err(violation) = check_child(&parent.inner.claims, &claims) {
                 return Err(CertError::Issue(violation.detail));
             }
         }
@@ -373,7 +386,7 @@ impl Certificate {
         let issued = Certificate::parse(&bytes)?;
         // A hand-built scope that does not survive encoding (e.g. a resource type named "*")
         // would be signed as something else than what the issuer asked for.
-        if issued.claims != claims {
+        if issued.inner.claims != claims {
             return Err(CertError::Issue(
                 "the claims do not survive encoding unchanged (is a resource type or group literally \"*\"?)".into(),
             ));
@@ -383,22 +396,22 @@ impl Certificate {
 
     /// The exact bytes.
     pub fn bytes(&self) -> &[u8] {
-        &self.bytes
+        &self.inner.bytes
     }
 
     /// SHA-256 of the exact bytes.
     pub fn id(&self) -> CertId {
-        self.id
+        self.inner.id
     }
 
     /// The claims.
     pub fn claims(&self) -> &Claims {
-        &self.claims
+        &self.inner.claims
     }
 
     /// The parsed COSE envelope.
     pub fn sign1(&self) -> &Sign1 {
-        &self.sign1
+        &self.inner.sign1
     }
 }
 
@@ -622,7 +635,7 @@ pub fn authenticate_chain(
             position: MAX_CHAIN_LEN,
             cert_id: chain
                 .get(MAX_CHAIN_LEN)
-                .map(|c| c.id.short())
+                .map(|c| c.inner.id.short())
                 .unwrap_or_default(),
             label: String::new(),
             kind: ChainErrorKind::TooLong(chain.len()),
@@ -632,7 +645,7 @@ pub fn authenticate_chain(
     let mut parent: Option<&Certificate> = None;
     for (position, cert) in chain.iter().enumerate() {
         check_link(position, cert, &issuer_key, parent, cache)?;
-        issuer_key = cert.claims.subject;
+        issuer_key = cert.inner.claims.subject;
         parent = Some(cert);
     }
     Ok(issuer_key)
@@ -648,29 +661,30 @@ fn check_link(
 ) -> Result<(), ChainError> {
     let fail = |kind| ChainError {
         position,
-        cert_id: cert.id.short(),
-        label: cert.claims.label.clone(),
+        cert_id: cert.inner.id.short(),
+        label: cert.inner.claims.label.clone(),
         kind,
     };
-    if cert.claims.issuer != issuer_key.key_id() {
+    if cert.inner.claims.issuer != issuer_key.key_id() {
         return Err(fail(ChainErrorKind::Issuer {
             expected: issuer_key.key_id().short(),
-            found: cert.claims.issuer.short(),
+            found: cert.inner.claims.issuer.short(),
         }));
     }
     let expected_parent = parent.map(Certificate::id);
-    if cert.claims.parent != expected_parent {
+    if cert.inner.claims.parent != expected_parent {
         let show = |p: Option<CertId>| p.map_or_else(|| "none".to_owned(), |id| id.short());
         return Err(fail(ChainErrorKind::Parent {
             expected: show(expected_parent),
-            found: show(cert.claims.parent),
+            found: show(cert.inner.claims.parent),
         }));
     }
-    if !cache.is_verified(&cert.id) {
-        cert.sign1
+    if !cache.is_verified(&cert.inner.id) {
+        cert.inner
+            .sign1
             .verify(issuer_key)
             .map_err(|_| fail(ChainErrorKind::Signature))?;
-        cache.mark_verified(cert.id);
+        cache.mark_verified(cert.inner.id);
     }
     Ok(())
 }
@@ -687,7 +701,7 @@ pub fn verify_chain(
             position: MAX_CHAIN_LEN,
             cert_id: chain
                 .get(MAX_CHAIN_LEN)
-                .map(|c| c.id.short())
+                .map(|c| c.inner.id.short())
                 .unwrap_or_default(),
             label: String::new(),
             kind: ChainErrorKind::TooLong(chain.len()),
@@ -698,12 +712,12 @@ pub fn verify_chain(
     for (position, cert) in chain.iter().enumerate() {
         let fail = |kind| ChainError {
             position,
-            cert_id: cert.id.short(),
-            label: cert.claims.label.clone(),
+            cert_id: cert.inner.id.short(),
+            label: cert.inner.claims.label.clone(),
             kind,
         };
         check_link(position, cert, &issuer_key, parent, cache)?;
-        let claims = &cert.claims;
+        let claims = &cert.inner.claims;
         if claims.tenant != ctx.tenant {
             return Err(fail(ChainErrorKind::Tenant {
                 expected: ctx.tenant.to_owned(),
@@ -723,7 +737,7 @@ pub fn verify_chain(
             }));
         }
         if let Some(parent) = parent {
-            check_child(&parent.claims, claims).map_err(|v| {
+            check_child(&parent.inner.claims, claims).map_err(|v| {
                 fail(ChainErrorKind::Attenuation {
                     dimension: v.dimension,
                     detail: v.detail,
@@ -733,17 +747,17 @@ pub fn verify_chain(
         issuer_key = claims.subject;
         parent = Some(cert);
     }
-    let scope = parent.map_or_else(Scope::unlimited, |c| c.claims.scope.clone());
+    let scope = parent.map_or_else(Scope::unlimited, |c| c.inner.claims.scope.clone());
     Ok(VerifiedChain {
         signer: issuer_key,
         // The root key is not a break-glass key: only a delegated scope carrying the capability is.
         break_glass: !chain.is_empty() && scope.has(Capability::BreakGlass),
         scope,
         certificate_ids: chain.iter().map(Certificate::id).collect(),
-        labels: chain.iter().map(|c| c.claims.label.clone()).collect(),
+        labels: chain.iter().map(|c| c.inner.claims.label.clone()).collect(),
         expires: chain
             .iter()
-            .map(|c| c.claims.expires)
+            .map(|c| c.inner.claims.expires)
             .min()
             .unwrap_or(u64::MAX),
     })

@@ -1101,12 +1101,11 @@ fn scim_profile_key(rs: &ResourceSchema, key: &mut Vec<u8>) {
     }
 }
 
-/// A memoised [`SchemaRegistry::resource_schema`] result and exactly what it was built from:
-/// the resource type and the registry's schemas it names (the common attributes are fixed).
+/// A memoised [`SchemaRegistry::resource_schema`] result and what it was built from: the
+/// registry's revision (same revision, same contents) and the resource type's name.
 struct ResourceSchemaMemo {
-    resource_type: zkscim_scim::ResourceType,
-    core: zkscim_scim::Schema,
-    extensions: Vec<zkscim_scim::Schema>,
+    registry_revision: u64,
+    resource_type: String,
     rs: std::rc::Rc<ResourceSchema>,
 }
 
@@ -1115,9 +1114,8 @@ thread_local! {
         const { std::cell::RefCell::new(Vec::new()) };
 }
 
-/// [`SchemaRegistry::resource_schema`], memoised per thread: a memo is used only when the
-/// registry's resource type and every schema it names compare equal to those it was built
-/// from, so the result is the one the registry would build.
+/// [`SchemaRegistry::resource_schema`], memoised per thread by the registry's revision and the
+/// resource type's registered name, so the result is the one the registry would build.
 fn resource_schema_cached(
     registry: &SchemaRegistry,
     rtype: &str,
@@ -1125,34 +1123,25 @@ fn resource_schema_cached(
     let Some(rt) = registry.resource_type(rtype) else {
         return registry.resource_schema(rtype).map(std::rc::Rc::new);
     };
-    let matches = |m: &ResourceSchemaMemo| {
-        m.resource_type == *rt
-            && registry.schema(&rt.schema) == Some(&m.core)
-            && rt.extensions.len() == m.extensions.len()
-            && rt
-                .extensions
-                .iter()
-                .zip(&m.extensions)
-                .all(|(e, s)| registry.schema(&e.schema) == Some(s))
-    };
+    let revision = registry.revision();
     RESOURCE_SCHEMAS.with(|memo| {
         let mut memo = memo.borrow_mut();
-        if let Some(m) = memo.iter().find(|m| matches(m)) {
+        if let Some(m) = memo
+            .iter()
+            .find(|m| m.registry_revision == revision && m.resource_type == rt.name)
+        {
             return Ok(m.rs.clone());
         }
-        let rs = registry.resource_schema(rtype)?;
-        let entry = ResourceSchemaMemo {
-            resource_type: rt.clone(),
-            core: rs.core.clone(),
-            extensions: rs.extensions.iter().map(|(s, _)| s.clone()).collect(),
-            rs: std::rc::Rc::new(rs),
-        };
-        let out = entry.rs.clone();
+        let rs = std::rc::Rc::new(registry.resource_schema(rtype)?);
         if memo.len() >= SCIM_PROFILE_MEMO {
             memo.remove(0);
         }
-        memo.push(entry);
-        Ok(out)
+        memo.push(ResourceSchemaMemo {
+            registry_revision: revision,
+            resource_type: rt.name.clone(),
+            rs: rs.clone(),
+        });
+        Ok(rs)
     })
 }
 

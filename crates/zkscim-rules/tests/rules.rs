@@ -805,3 +805,48 @@ fn deleting_a_group_is_a_membership_change() {
     let del = w.op(&key(3), chain, "Group", &uuid(100), Change::Delete, &[]);
     applied(&w.submit(&del).unwrap());
 }
+
+#[test]
+fn a_registry_changed_between_statements_is_the_one_applied() {
+    // The rules memoise what they derive from the registry; a registry extended between two
+    // statements must be seen as extended, not as it was when first used.
+    let mut w = World::new();
+    let urn = "urn:example:params:scim:schemas:extension:acme:2.0:User";
+    let with_badge = || {
+        let mut u = user(SEALED, true);
+        u["schemas"] = json!(["urn:ietf:params:scim:schemas:core:2.0:User", urn]);
+        u[urn] = json!({ "badge": SEALED });
+        u
+    };
+    let chain = w.admin_chain();
+    let bytes = w.op(
+        &key(2),
+        chain.clone(),
+        "User",
+        &uuid(1),
+        Change::create(&with_badge()).unwrap(),
+        &[("username", Some(TOKEN_A))],
+    );
+    let d = w.submit(&bytes).unwrap();
+    assert_eq!(refused(&d), "scim.invalid_syntax", "{:?}", d.verdict);
+
+    w.registry
+        .register_schema(zkscim_scim::Schema::new(
+            urn,
+            "Acme",
+            "Acme",
+            vec![zkscim_scim::AttributeDef::string("badge")],
+        ))
+        .unwrap();
+    w.registry.add_extension("User", urn, false).unwrap();
+    let bytes = w.op(
+        &key(2),
+        chain,
+        "User",
+        &uuid(2),
+        Change::create(&with_badge()).unwrap(),
+        &[("username", Some(TOKEN_B))],
+    );
+    let d = w.submit(&bytes).unwrap();
+    applied(&d);
+}

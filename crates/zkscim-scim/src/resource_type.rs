@@ -91,6 +91,15 @@ impl ResourceType {
 pub struct SchemaRegistry {
     schemas: Vec<Schema>,
     resource_types: Vec<ResourceType>,
+    /// See [`SchemaRegistry::revision`]. 0 only for the empty registry.
+    revision: u64,
+}
+
+/// Source of [`SchemaRegistry::revision`] values; 0 is reserved for the empty registry.
+static NEXT_REVISION: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
+fn next_revision() -> u64 {
+    NEXT_REVISION.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
 
 impl SchemaRegistry {
@@ -98,6 +107,15 @@ impl SchemaRegistry {
     #[must_use]
     pub fn empty() -> Self {
         Self::default()
+    }
+
+    /// An identity of this registry's contents, for memoising what is derived from them: two
+    /// registries with the same revision hold the same schemas and resource types (a clone keeps
+    /// its original's revision; every successful change takes a revision never used before in
+    /// this process). Equal contents may still have different revisions.
+    #[must_use]
+    pub fn revision(&self) -> u64 {
+        self.revision
     }
 
     /// The built-in registry: User (with the EnterpriseUser extension), Group, Agent and
@@ -128,6 +146,7 @@ impl SchemaRegistry {
                     AGENTIC_APPLICATION_SCHEMA,
                 ),
             ],
+            revision: next_revision(),
         }
     }
 
@@ -145,6 +164,7 @@ impl SchemaRegistry {
             )));
         }
         self.schemas.push(schema);
+        self.revision = next_revision();
         Ok(())
     }
 
@@ -164,6 +184,7 @@ impl SchemaRegistry {
             }
         }
         self.resource_types.push(rt);
+        self.revision = next_revision();
         Ok(())
     }
 
@@ -200,6 +221,7 @@ impl SchemaRegistry {
             schema: canonical,
             required,
         });
+        self.revision = next_revision();
         Ok(())
     }
 
@@ -432,5 +454,38 @@ mod tests {
                 ["schema"],
             "urn:example:params:scim:schemas:extension:acme:2.0:User"
         );
+    }
+
+    #[test]
+    fn revision_changes_with_every_change_and_only_then() {
+        let mut reg = SchemaRegistry::with_builtins();
+        let other = SchemaRegistry::with_builtins();
+        assert_ne!(
+            reg.revision(),
+            other.revision(),
+            "two builds, two revisions"
+        );
+        assert_eq!(SchemaRegistry::empty().revision(), 0);
+        let clone = reg.clone();
+        assert_eq!(
+            clone.revision(),
+            reg.revision(),
+            "a clone has the same contents"
+        );
+        let before = reg.revision();
+        let urn = "urn:example:params:scim:schemas:extension:rev:2.0:User";
+        let schema = Schema::new(urn, "Rev", "Rev", vec![AttributeDef::string("badge")]);
+        reg.register_schema(schema.clone()).unwrap();
+        let registered = reg.revision();
+        assert_ne!(registered, before);
+        assert!(reg.register_schema(schema).is_err());
+        assert_eq!(
+            reg.revision(),
+            registered,
+            "a refused change changes nothing"
+        );
+        reg.add_extension("User", urn, false).unwrap();
+        assert_ne!(reg.revision(), registered);
+        assert_eq!(clone.revision(), before, "the clone did not change");
     }
 }
