@@ -81,6 +81,8 @@ enum Pending {
 struct TxnView<'a, 'b> {
     txn: &'a mut (dyn StoreTxn + 'b),
     tenant: &'a str,
+    /// The statement's own nonce, already looked up by the duplicate check: known unused.
+    unused_nonce: Option<&'a [u8]>,
 }
 
 fn state_err(e: StoreError) -> StateError {
@@ -89,6 +91,9 @@ fn state_err(e: StoreError) -> StateError {
 
 impl StateView for TxnView<'_, '_> {
     fn nonce_used(&mut self, nonce: &[u8]) -> Result<bool, StateError> {
+        if self.unused_nonce == Some(nonce) {
+            return Ok(false);
+        }
         Ok(self
             .txn
             .nonce_owner(self.tenant, nonce)
@@ -247,7 +252,20 @@ impl Writer {
         let logs = &mut self.logs;
         let mut txn = self.store.begin()?;
         for job in batch {
-            if let Some(index) = txn.submission_seq(&job.tenant, &job.submitted_hash)? {
+            // Every logged statement records its nonce with its hash, so identical bytes are
+            // found by their nonce: one lookup answers both "seen before?" and, below in the
+            // rules, "nonce reused?".
+            let nonce = job.verification.nonce();
+            let owner = match nonce {
+                Some(nonce) => txn.nonce_owner(&job.tenant, nonce)?,
+                None => None,
+            };
+            if owner == Some(job.submitted_hash) {
+                let index = txn
+                    .submission_seq(&job.tenant, &job.submitted_hash)?
+                    .ok_or_else(|| {
+                        BatchError::Entry("a recorded nonce has no submission".into())
+                    })?;
                 pendings.push(Pending::Existing { index });
                 continue;
             }
@@ -256,6 +274,7 @@ impl Writer {
                 let mut view = TxnView {
                     txn: txn.as_mut(),
                     tenant: &job.tenant,
+                    unused_nonce: nonce.filter(|_| owner.is_none()),
                 };
                 zkscim_rules::decide(
                     &job.verification,

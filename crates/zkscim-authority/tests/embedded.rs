@@ -198,6 +198,14 @@ async fn lifecycle_receipts_idempotency_and_restart() {
     verify_receipt(&authority, &dup);
     let logged = LogEntry::from_bytes(&dup.entry).unwrap();
     assert_eq!(logged.seq, dup.index);
+    // A refusal resubmitted byte for byte is the same refusal, not a nonce replay.
+    let refused_again = authority
+        .submit("acme", create_user(2, ID2, TOKEN_A), false)
+        .await
+        .unwrap();
+    assert!(refused_again.duplicate);
+    assert_eq!(refused_again.index, dup.index);
+    assert_eq!(refused_again.entry, dup.entry);
 
     // A forgery is not logged.
     let mut forged = create_user(3, ID2, TOKEN_B);

@@ -215,6 +215,19 @@ impl Verification {
             Verification::Refused { statement, .. } => kind_of(statement),
         }
     }
+
+    /// The statement's nonce; `None` for unauthenticated input, which is never logged.
+    pub fn nonce(&self) -> Option<&[u8]> {
+        let header = match self {
+            Verification::Forged(_) => return None,
+            Verification::Genesis(v) => v.header(),
+            Verification::Refused { statement, .. } => statement.header(),
+            Verification::Operation(v) => v.header(),
+            Verification::Revocation(v) => v.header(),
+            Verification::Policy(v) => v.header(),
+        };
+        Some(&header.nonce)
+    }
 }
 
 fn kind_of(statement: &Statement) -> EntryKind {
