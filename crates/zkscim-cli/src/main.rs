@@ -127,6 +127,13 @@ enum Command {
     },
 }
 
+/// The server's writer and verification threads allocate and free many small values per
+/// submission, often on different threads; glibc's allocator spent about a quarter of the
+/// writer's time consolidating and relinking chunks (measured with perf under `zkscim-bench
+/// ingest`).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
