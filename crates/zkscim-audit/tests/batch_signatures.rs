@@ -43,6 +43,21 @@ fn consistent_log_audits_clean_with_batches() {
             !checker.summary().refusals.is_empty(),
             "refusals re-derived too"
         );
+        // The workload must build a directory, not only refusals: an earlier generator wrote
+        // non-canonical sealed values, so every create was refused and the replayed state
+        // stayed empty, which hid the directory's memory and CPU from the benchmark.
+        let summary = checker.summary();
+        let applied: u64 = summary.keys.values().map(|k| k.applied).sum();
+        let refused: u64 = summary.keys.values().map(|k| k.refused).sum();
+        assert!(
+            applied > 10 * refused,
+            "applied {applied}, refused {refused}"
+        );
+        assert_eq!(
+            summary.refusals.keys().collect::<Vec<_>>(),
+            ["scim.uniqueness"],
+            "only the planted duplicate blind indexes are refused"
+        );
     }
 }
 
