@@ -133,3 +133,23 @@ fn forged_signature_is_reported_at_its_index_in_a_batch() {
     // A clean run of the same log finds nothing.
     assert!(findings_with_forgery(n, &[], true).is_empty());
 }
+
+/// The replayed directory's digest is pinned to the value computed by the earlier in-memory
+/// state (bodies held as `serde_json::Value`): keeping bodies as their JSON text, parsed on
+/// read, must not change a byte of it.
+#[test]
+fn replayed_digest_matches_the_value_based_state() {
+    let bytes = generate_consistent_export(Vec::new(), 2_000).unwrap();
+    let anchors = anchors();
+    let root = anchors.root_key;
+    let auditor = Auditor::new(anchors).unwrap();
+    let mut checker = RulesChecker::new(root, Settings::default(), None);
+    let (report, _) = auditor
+        .audit_with_state(&bytes[..], None, Some(&mut checker), &mut |_| {})
+        .unwrap();
+    assert!(report.is_clean(), "{:?}", report.findings);
+    assert_eq!(
+        checker.summary().directory_digest.as_deref(),
+        Some("eb06d6a3661e7d7dc6c569c50aa856c9667c9714c7c2952e4153d70fdfff0519")
+    );
+}
