@@ -43,6 +43,21 @@ fn consistent_log_audits_clean_with_batches() {
             !checker.summary().refusals.is_empty(),
             "refusals re-derived too"
         );
+        // The workload must build a directory, not only refusals: an earlier generator wrote
+        // non-canonical sealed values, so every create was refused and the replayed state
+        // stayed empty, which hid the directory's memory and CPU from the benchmark.
+        let summary = checker.summary();
+        let applied: u64 = summary.keys.values().map(|k| k.applied).sum();
+        let refused: u64 = summary.keys.values().map(|k| k.refused).sum();
+        assert!(
+            applied > 10 * refused,
+            "applied {applied}, refused {refused}"
+        );
+        assert_eq!(
+            summary.refusals.keys().collect::<Vec<_>>(),
+            ["scim.uniqueness"],
+            "only the planted duplicate blind indexes are refused"
+        );
     }
 }
 
@@ -117,4 +132,24 @@ fn forged_signature_is_reported_at_its_index_in_a_batch() {
     assert_eq!(batched, one_by_one);
     // A clean run of the same log finds nothing.
     assert!(findings_with_forgery(n, &[], true).is_empty());
+}
+
+/// The replayed directory's digest is pinned to the value computed by the earlier in-memory
+/// state (bodies held as `serde_json::Value`): keeping bodies as their JSON text, parsed on
+/// read, must not change a byte of it.
+#[test]
+fn replayed_digest_matches_the_value_based_state() {
+    let bytes = generate_consistent_export(Vec::new(), 2_000).unwrap();
+    let anchors = anchors();
+    let root = anchors.root_key;
+    let auditor = Auditor::new(anchors).unwrap();
+    let mut checker = RulesChecker::new(root, Settings::default(), None);
+    let (report, _) = auditor
+        .audit_with_state(&bytes[..], None, Some(&mut checker), &mut |_| {})
+        .unwrap();
+    assert!(report.is_clean(), "{:?}", report.findings);
+    assert_eq!(
+        checker.summary().directory_digest.as_deref(),
+        Some("eb06d6a3661e7d7dc6c569c50aa856c9667c9714c7c2952e4153d70fdfff0519")
+    );
 }

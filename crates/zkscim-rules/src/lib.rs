@@ -16,6 +16,7 @@
 //! tenant secrets, or decide on anything the log does not record.
 #![forbid(unsafe_code)]
 
+pub mod exact_set;
 pub mod memory;
 pub mod prepared;
 pub mod replay;
@@ -1470,6 +1471,15 @@ impl DirectoryDigest {
         self.field(id.as_bytes());
         self.field(&version.to_be_bytes());
         self.field(body.to_string().as_bytes());
+    }
+
+    /// Adds a resource whose body is already its canonical JSON text (`body.to_string()`).
+    pub fn resource_text(&mut self, resource_type: &str, id: &str, version: u64, body: &str) {
+        self.field(b"R");
+        self.field(resource_type.as_bytes());
+        self.field(id.as_bytes());
+        self.field(&version.to_be_bytes());
+        self.field(body.as_bytes());
     }
 
     /// Adds a membership; call in (group, member) order, after all resources.

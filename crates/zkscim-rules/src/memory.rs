@@ -4,21 +4,128 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use zkscim_proto::cert::{CertId, Certificate};
+use zkscim_proto::envelope::{MAX_NONCE_LEN, MIN_NONCE_LEN};
 
+use crate::exact_set::ExactSet;
 use crate::view::{StateError, StateView, StoredResource};
 use crate::{Decision, Effect, TenantInfo, Verdict};
+
+/// A resource as kept here: its body as the JSON text the server stores (`body.to_string()`),
+/// parsed again only when a statement reads it. A `serde_json::Value` costs ~3–5 KB per SCIM
+/// user (a B-tree node per object, an allocation per string); the text is its length. Reading
+/// through text is also what the server does (SQLite `TEXT`, parsed on read), so the replay sees
+/// exactly the values the server's rules saw.
+#[derive(Debug, Clone)]
+struct Compact {
+    version: u64,
+    body: Box<str>,
+    indexes: Box<[(Box<str>, Box<str>)]>,
+}
+
+/// Ids holding one index value: nearly always one (blind indexes of unique attributes), so
+/// that case costs no set.
+#[derive(Debug, Clone)]
+enum Owners {
+    One(Box<str>),
+    Many(BTreeSet<Box<str>>),
+}
+
+impl Owners {
+    fn insert(&mut self, id: &str) {
+        match self {
+            Owners::One(existing) if &**existing == id => {}
+            Owners::One(existing) => {
+                let first = std::mem::take(existing);
+                *self = Owners::Many(BTreeSet::from([first, id.into()]));
+            }
+            Owners::Many(set) => {
+                set.insert(id.into());
+            }
+        }
+    }
+
+    /// Removes `id`; returns whether no owner is left.
+    fn remove(&mut self, id: &str) -> bool {
+        match self {
+            Owners::One(existing) => &**existing == id,
+            Owners::Many(set) => {
+                set.remove(id);
+                set.is_empty()
+            }
+        }
+    }
+
+    fn to_vec(&self) -> Vec<String> {
+        match self {
+            Owners::One(id) => vec![id.to_string()],
+            Owners::Many(set) => set.iter().map(|id| id.to_string()).collect(),
+        }
+    }
+}
+
+/// Used nonces, exactly. Nonces are 16 to 32 bytes (`envelope.md`); 16-byte ones (what every
+/// client draws) are kept as they are, longer ones with their length in front, so no two
+/// nonces share a key. Any other length (the envelope refuses them) is still kept, as is.
+#[derive(Debug, Clone, Default)]
+struct NonceSet {
+    short: ExactSet<16>,
+    long: ExactSet<{ 1 + MAX_NONCE_LEN }>,
+    other: HashSet<Box<[u8]>>,
+}
+
+impl NonceSet {
+    fn key(nonce: &[u8]) -> Result<[u8; 16], Option<[u8; 1 + MAX_NONCE_LEN]>> {
+        if let Ok(short) = <[u8; 16]>::try_from(nonce) {
+            return Ok(short);
+        }
+        let mut long = [0u8; 1 + MAX_NONCE_LEN];
+        match (u8::try_from(nonce.len()), long.get_mut(1..=nonce.len())) {
+            (Ok(len), Some(tail)) if nonce.len() >= MIN_NONCE_LEN => {
+                tail.copy_from_slice(nonce);
+                long[0] = len;
+                Err(Some(long))
+            }
+            _ => Err(None),
+        }
+    }
+
+    fn contains(&self, nonce: &[u8]) -> bool {
+        match NonceSet::key(nonce) {
+            Ok(short) => self.short.contains(&short),
+            Err(Some(long)) => self.long.contains(&long),
+            Err(None) => self.other.contains(nonce),
+        }
+    }
+
+    fn insert(&mut self, nonce: &[u8]) {
+        match NonceSet::key(nonce) {
+            Ok(short) => {
+                self.short.insert(short);
+            }
+            Err(Some(long)) => {
+                self.long.insert(long);
+            }
+            Err(None) => {
+                self.other.insert(nonce.into());
+            }
+        }
+    }
+}
 
 /// One tenant's directory and log-derived state.
 #[derive(Debug, Clone, Default)]
 pub struct MemoryState {
     /// The tenant, once its genesis is applied.
     pub tenant: Option<TenantInfo>,
-    nonces: HashSet<Vec<u8>>,
+    nonces: NonceSet,
     revoked: HashSet<CertId>,
     certificates: HashMap<CertId, Vec<u8>>,
-    resources: BTreeMap<(String, String), StoredResource>,
+    /// Type → id → resource: iterating it visits (type, id) in order, as the digest needs, and
+    /// a lookup borrows the caller's strings instead of building a key.
+    resources: BTreeMap<String, BTreeMap<Box<str>, Compact>>,
     members: BTreeMap<String, BTreeSet<String>>,
-    index: BTreeMap<(String, String, String), BTreeSet<String>>,
+    /// Type → attribute → value → owners.
+    index: BTreeMap<String, BTreeMap<String, BTreeMap<Box<str>, Owners>>>,
 }
 
 impl MemoryState {
@@ -40,7 +147,7 @@ impl MemoryState {
             self.see_certificate(certificate);
         }
         if !decision.nonce.is_empty() {
-            self.nonces.insert(decision.nonce.clone());
+            self.nonces.insert(&decision.nonce);
         }
         if let Verdict::Applied { effects, .. } = &decision.verdict {
             for effect in effects {
@@ -66,24 +173,49 @@ impl MemoryState {
                 indexes,
             } => {
                 self.drop_index(resource_type, id);
-                for (attribute, value) in indexes {
-                    self.index
-                        .entry((resource_type.clone(), attribute.clone(), value.clone()))
-                        .or_default()
-                        .insert(id.clone());
+                if !indexes.is_empty() {
+                    let by_attribute = self.index.entry(resource_type.clone()).or_default();
+                    for (attribute, value) in indexes {
+                        let values = match by_attribute.get_mut(attribute.as_str()) {
+                            Some(values) => values,
+                            None => by_attribute.entry(attribute.clone()).or_default(),
+                        };
+                        match values.get_mut(value.as_str()) {
+                            Some(owners) => owners.insert(id),
+                            None => {
+                                values
+                                    .insert(value.as_str().into(), Owners::One(id.as_str().into()));
+                            }
+                        }
+                    }
                 }
-                self.resources.insert(
-                    (resource_type.clone(), id.clone()),
-                    StoredResource {
-                        version: *version,
-                        body: body.clone(),
-                        indexes: indexes.clone(),
-                    },
-                );
+                let compact = Compact {
+                    version: *version,
+                    body: body.to_string().into_boxed_str(),
+                    indexes: indexes
+                        .iter()
+                        .map(|(a, v)| (a.as_str().into(), v.as_str().into()))
+                        .collect(),
+                };
+                let by_id = match self.resources.get_mut(resource_type.as_str()) {
+                    Some(by_id) => by_id,
+                    None => self.resources.entry(resource_type.clone()).or_default(),
+                };
+                match by_id.get_mut(id.as_str()) {
+                    Some(slot) => *slot = compact,
+                    None => {
+                        by_id.insert(id.as_str().into(), compact);
+                    }
+                }
             }
             Effect::DeleteResource { resource_type, id } => {
                 self.drop_index(resource_type, id);
-                self.resources.remove(&(resource_type.clone(), id.clone()));
+                if let Some(by_id) = self.resources.get_mut(resource_type.as_str()) {
+                    by_id.remove(id.as_str());
+                    if by_id.is_empty() {
+                        self.resources.remove(resource_type.as_str());
+                    }
+                }
                 self.members.remove(id);
                 for group in self.members.values_mut() {
                     group.remove(id);
@@ -116,23 +248,52 @@ impl MemoryState {
     }
 
     fn drop_index(&mut self, resource_type: &str, id: &str) {
-        let key = (resource_type.to_owned(), id.to_owned());
-        if let Some(old) = self.resources.get(&key) {
-            for (attribute, value) in &old.indexes {
-                let k = (resource_type.to_owned(), attribute.clone(), value.clone());
-                if let Some(owners) = self.index.get_mut(&k) {
-                    owners.remove(id);
-                    if owners.is_empty() {
-                        self.index.remove(&k);
-                    }
-                }
+        let Some(old) = self
+            .resources
+            .get(resource_type)
+            .and_then(|by_id| by_id.get(id))
+        else {
+            return;
+        };
+        let Some(by_attribute) = self.index.get_mut(resource_type) else {
+            return;
+        };
+        for (attribute, value) in old.indexes.iter() {
+            let Some(values) = by_attribute.get_mut(&**attribute) else {
+                continue;
+            };
+            if values
+                .get_mut(&**value)
+                .is_some_and(|owners| owners.remove(id))
+            {
+                values.remove(&**value);
             }
         }
     }
 
-    /// Every resource, ordered by (type, id).
-    pub fn resources(&self) -> impl Iterator<Item = (&(String, String), &StoredResource)> {
-        self.resources.iter()
+    fn stored(resource: &Compact) -> Result<StoredResource, StateError> {
+        Ok(StoredResource {
+            version: resource.version,
+            body: serde_json::from_str(&resource.body)
+                .map_err(|e| StateError(format!("stored resource body: {e}")))?,
+            indexes: resource
+                .indexes
+                .iter()
+                .map(|(a, v)| (a.to_string(), v.to_string()))
+                .collect(),
+        })
+    }
+
+    /// Every resource as (type, id, resource), ordered by (type, id). Bodies are parsed on the
+    /// way: this is for tests and reports, not for the replay's inner loop.
+    pub fn resources(
+        &self,
+    ) -> impl Iterator<Item = (&str, &str, Result<StoredResource, StateError>)> {
+        self.resources.iter().flat_map(|(rtype, by_id)| {
+            by_id
+                .iter()
+                .map(move |(id, r)| (rtype.as_str(), &**id, MemoryState::stored(r)))
+        })
     }
 
     /// Members of a group.
@@ -143,11 +304,20 @@ impl MemoryState {
             .unwrap_or_default()
     }
 
-    /// The directory digest (see [`crate::digest`]).
+    /// The directory digest (see [`crate::digest`]). Each body goes through
+    /// `parse → to_string`, as on the server (which parses its stored text, then digests), so
+    /// the two agree byte for byte even where a JSON value would not survive a round trip.
     pub fn digest(&self) -> [u8; 32] {
         let mut d = crate::DirectoryDigest::new();
-        for ((rtype, id), resource) in &self.resources {
-            d.resource(rtype, id, resource.version, &resource.body);
+        for (rtype, by_id) in &self.resources {
+            for (id, resource) in by_id {
+                match serde_json::from_str::<serde_json::Value>(&resource.body) {
+                    Ok(body) => d.resource(rtype, id, resource.version, &body),
+                    // Never happens (the text is serde_json's own output); digest the text
+                    // itself rather than skip the resource, so a difference still shows.
+                    Err(_) => d.resource_text(rtype, id, resource.version, &resource.body),
+                }
+            }
         }
         for (group, members) in &self.members {
             for member in members {
@@ -176,13 +346,15 @@ impl StateView for MemoryState {
         resource_type: &str,
         id: &str,
     ) -> Result<Option<StoredResource>, StateError> {
-        Ok(self
-            .resources
-            .get(&(resource_type.to_owned(), id.to_owned()))
-            .cloned())
+        self.resources
+            .get(resource_type)
+            .and_then(|by_id| by_id.get(id))
+            .map(MemoryState::stored)
+            .transpose()
     }
     fn identity_exists(&mut self, id: &str) -> Result<bool, StateError> {
-        Ok(self.resources.keys().any(|(_, rid)| rid == id))
+        // A lookup per resource type (a handful), not a scan of the directory.
+        Ok(self.resources.values().any(|by_id| by_id.contains_key(id)))
     }
     fn has_member(&mut self, group: &str, member: &str) -> Result<bool, StateError> {
         Ok(self.members.get(group).is_some_and(|s| s.contains(member)))
@@ -198,12 +370,10 @@ impl StateView for MemoryState {
     ) -> Result<Vec<String>, StateError> {
         Ok(self
             .index
-            .get(&(
-                resource_type.to_owned(),
-                attribute.to_owned(),
-                value.to_owned(),
-            ))
-            .map(|s| s.iter().cloned().collect())
+            .get(resource_type)
+            .and_then(|by_attribute| by_attribute.get(attribute))
+            .and_then(|values| values.get(value))
+            .map(Owners::to_vec)
             .unwrap_or_default())
     }
 }

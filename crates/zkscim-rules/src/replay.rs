@@ -12,6 +12,7 @@ use zkscim_proto::keys::PublicKey;
 use zkscim_proto::log_entry::{EntryKind, LogEntry, Outcome};
 use zkscim_scim::SchemaRegistry;
 
+use crate::exact_set::ExactSet;
 use crate::memory::MemoryState;
 use crate::prepared::{Prepared, WithSignature};
 use crate::{Decision, Settings, Verdict, Verification};
@@ -61,7 +62,8 @@ pub struct Replayer {
     registry: SchemaRegistry,
     state: MemoryState,
     cache: HashSet<CertId>,
-    seen_submissions: HashSet<[u8; 32]>,
+    /// SHA-256 of every statement logged so far, exactly (one per entry: the largest set).
+    seen_submissions: ExactSet<32>,
 }
 
 impl Replayer {
@@ -79,7 +81,7 @@ impl Replayer {
             registry,
             state: MemoryState::new(),
             cache: HashSet::new(),
-            seen_submissions: HashSet::new(),
+            seen_submissions: ExactSet::new(),
         }
     }
 

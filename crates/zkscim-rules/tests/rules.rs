@@ -288,10 +288,10 @@ fn create_patch_and_first_seen_certificates() {
     let stored = w
         .state
         .resources()
-        .find(|((_, id), _)| *id == uuid(1))
+        .find(|(_, id, _)| *id == uuid(1))
         .unwrap()
-        .1
-        .clone();
+        .2
+        .unwrap();
     assert_eq!(stored.body["active"], false);
     assert_eq!(stored.version, 2);
 }
@@ -849,4 +849,64 @@ fn a_registry_changed_between_statements_is_the_one_applied() {
     );
     let d = w.submit(&bytes).unwrap();
     applied(&d);
+}
+
+/// Used nonces are kept in a compact exact set (sorted array plus a hash set merged into it):
+/// a replay must be refused whether its nonce sits in the hash set, in the array after a
+/// merge, or in the set for nonces longer than 16 bytes.
+#[test]
+fn replayed_nonces_are_refused_after_the_nonce_set_compacts() {
+    let mut w = World::new();
+    applied(&create_user(&mut w, 1, TOKEN_A, true));
+    // A 24-byte nonce, used once.
+    let chain = w.connector_chain(lifecycle_scope());
+    let mut long_header = w.header(chain.clone());
+    long_header.nonce = vec![0xab; 24];
+    // Deactivation, applied every time (reactivation would need a capability).
+    let patch = || OperationBody {
+        resource_type: "User".into(),
+        resource_id: uuid(1),
+        if_match: None,
+        change: Change::patch(&json!([{"op": "replace", "path": "active", "value": false}]))
+            .unwrap(),
+        indexes: BTreeMap::new(),
+    };
+    let long = Envelope::new(long_header.clone(), patch()).sign(&key(3));
+    applied(&w.submit(&long).unwrap());
+    // Enough statements (each with its own nonce) to merge the recent nonces into the array
+    // more than once.
+    let first = w.nonce + 1;
+    for _ in 0..9_000 {
+        let header = w.header(chain.clone());
+        let bytes = Envelope::new(header, patch()).sign(&key(3));
+        applied(&w.submit(&bytes).unwrap());
+    }
+    let last = w.nonce;
+    for n in [first, first + 4_000, last - 1, last] {
+        let saved = w.nonce;
+        w.nonce = n - 1;
+        let header = w.header(chain.clone());
+        w.nonce = saved;
+        let replay = Envelope::new(header, patch()).sign(&key(3));
+        assert_eq!(
+            refused(&w.submit(&replay).unwrap()),
+            "replay.nonce_reused",
+            "nonce #{n}"
+        );
+    }
+    let replay = Envelope::new(long_header.clone(), patch()).sign(&key(3));
+    assert_eq!(refused(&w.submit(&replay).unwrap()), "replay.nonce_reused");
+    // A nonce never used is not taken for one: 23 bytes of the same value, and a 16-byte
+    // nonce one past the last.
+    let mut fresh = long_header;
+    fresh.nonce = vec![0xab; 23];
+    applied(
+        &w.submit(&Envelope::new(fresh, patch()).sign(&key(3)))
+            .unwrap(),
+    );
+    let header = w.header(chain);
+    applied(
+        &w.submit(&Envelope::new(header, patch()).sign(&key(3)))
+            .unwrap(),
+    );
 }

@@ -54,9 +54,12 @@ fn b64_digits(mut n: u64, len: usize, salt: u8) -> String {
     out
 }
 
-/// A well-formed sealed value: `zk1.` + 54 base64url characters (40 bytes).
+/// A well-formed sealed value: `zk1.` + 53 base64url characters + `A` (40 bytes). The last
+/// character carries 2 of the 6 bits only, so it must end in four zero bits (canonical
+/// base64url): `A` always does, whereas a salt-derived one made every sealed value malformed and
+/// every create refused, leaving the replayed directory empty.
 fn sealed(n: u64, salt: u8) -> String {
-    format!("zk1.{}", b64_digits(n, 54, salt))
+    format!("zk1.{}A", b64_digits(n, 53, salt))
 }
 
 /// A well-formed blind index: `zkx1.` + 21 characters + `A` (16 bytes).
