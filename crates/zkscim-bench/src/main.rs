@@ -45,6 +45,11 @@ fn finish<E: std::fmt::Display>(result: Result<(), E>) -> std::process::ExitCode
     }
 }
 
+/// The same allocator as the `zkscim` binary, so the figures are those of what users run (the
+/// auditor here, the prefill through the embedding API).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     match cli.command {
