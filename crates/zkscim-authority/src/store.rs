@@ -375,8 +375,23 @@ const STATEMENT_CACHE: usize = 64;
 /// writer re-read index pages from the OS on most lookups once the log grew.
 const WRITER_CACHE_KIB: i64 = 64 * 1024;
 
-/// How often, at most, the checkpointer copies committed WAL frames back into the database.
-const CHECKPOINT_INTERVAL: std::time::Duration = std::time::Duration::from_millis(100);
+/// How often, at most, the checkpointer copies committed WAL frames back into the database
+/// while the writer keeps up (small batches). Small, frequent checkpoints keep each fsync of the
+/// database file short, and a long one delays the writer's own WAL fsyncs on the same device:
+/// measured at 4,000 submissions/s, p99 was 36 ms with 100 ms between checkpoints, 20 ms with
+/// 20 ms, 10 ms with 5 ms.
+const CHECKPOINT_INTERVAL_LIGHT: std::time::Duration = std::time::Duration::from_millis(5);
+
+/// The same when the writer is saturated (its batches hold [`SATURATED_BATCH`] entries or more):
+/// each checkpoint copies the hot pages (B-tree interiors, the right edges of append-only
+/// tables) once however many commits rewrote them, so fewer of them leave the CPU to the
+/// writer (measured at full rate: 8,200 submissions/s with 100 ms, 6,500 with 5 ms).
+const CHECKPOINT_INTERVAL_SATURATED: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// Entries per commit (averaged over the last few commits) from which the writer counts as
+/// saturated: a writer that keeps up commits whatever arrived during the previous fsync, a few
+/// entries; one large batch after a stall does not make it saturated.
+const SATURATED_BATCH: usize = 12;
 
 /// WAL frames after which the writer itself finishes a checkpoint between two batches, so the
 /// WAL restarts from its beginning (64 MiB at 4 KiB pages). A checkpoint running beside a busy
@@ -393,6 +408,8 @@ const WAL_RESTART_FRAMES: i64 = if cfg!(test) { 256 } else { 16_384 };
 struct Checkpointer {
     wake: Option<std::sync::mpsc::SyncSender<()>>,
     restart_due: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// Entries per commit, a moving average (×16, each commit weighing 1/8).
+    batch_average: std::sync::Arc<std::sync::atomic::AtomicUsize>,
     handle: Option<std::thread::JoinHandle<()>>,
 }
 
@@ -404,6 +421,8 @@ impl Checkpointer {
         let (wake, woken) = std::sync::mpsc::sync_channel::<()>(1);
         let restart_due = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let flag = std::sync::Arc::clone(&restart_due);
+        let batch_average = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let average = std::sync::Arc::clone(&batch_average);
         let handle = std::thread::Builder::new()
             .name("zkscim-checkpoint".into())
             .spawn(move || {
@@ -417,19 +436,33 @@ impl Checkpointer {
                         Ok(_) => {}
                         Err(e) => tracing::warn!(error = %e, "WAL checkpoint failed; retrying"),
                     }
-                    std::thread::sleep(CHECKPOINT_INTERVAL);
+                    let saturated =
+                        average.load(std::sync::atomic::Ordering::Relaxed) >= SATURATED_BATCH * 16;
+                    std::thread::sleep(if saturated {
+                        CHECKPOINT_INTERVAL_SATURATED
+                    } else {
+                        CHECKPOINT_INTERVAL_LIGHT
+                    });
                 }
             })
             .map_err(|e| StoreError::Corrupt(format!("cannot start the checkpoint thread: {e}")))?;
         Ok(Checkpointer {
             wake: Some(wake),
             restart_due,
+            batch_average,
             handle: Some(handle),
         })
     }
 
-    /// A transaction committed: there is something to copy.
-    fn committed(&self) {
+    /// A transaction appending `entries` log entries committed: there is something to copy.
+    fn committed(&self, entries: usize) {
+        // Only the writer's thread commits, so load-then-store loses no update.
+        let average = self
+            .batch_average
+            .load(std::sync::atomic::Ordering::Relaxed);
+        let updated = average - average / 8 + entries.saturating_mul(2);
+        self.batch_average
+            .store(updated, std::sync::atomic::Ordering::Relaxed);
         if let Some(wake) = &self.wake {
             // Full means a wake-up is already pending; that one will see these frames too.
             let _ = wake.try_send(());
@@ -623,6 +656,7 @@ mod queries {
 struct SqliteTxn<'a> {
     tx: rusqlite::Transaction<'a>,
     checkpointer: &'a Checkpointer,
+    entries: usize,
 }
 
 impl Store for SqliteStore {
@@ -643,6 +677,7 @@ impl Store for SqliteStore {
         Ok(Box::new(SqliteTxn {
             tx,
             checkpointer: &self.checkpointer,
+            entries: 0,
         }))
     }
 }
@@ -885,6 +920,7 @@ impl StoreTxn for SqliteTxn<'_> {
                 "INSERT INTO log_entries (tenant, seq, entry, submitted_hash) VALUES (?1, ?2, ?3, ?4)",
             )?
             .execute(params![tenant, sql_int(seq), entry, &submitted_hash[..]])?;
+        self.entries += 1;
         self.tx
             .prepare_cached("INSERT INTO submitted (tenant, bytes) VALUES (?1, ?2)")?
             .execute(params![tenant, submitted])?;
@@ -933,7 +969,7 @@ impl StoreTxn for SqliteTxn<'_> {
 
     fn commit(self: Box<Self>) -> StoreResult<()> {
         self.tx.commit()?;
-        self.checkpointer.committed();
+        self.checkpointer.committed(self.entries);
         Ok(())
     }
 }
