@@ -304,5 +304,29 @@ async fn concurrent_submissions_share_batches() {
     indices.sort_unstable();
     indices.dedup();
     assert_eq!(indices.len(), 60, "every submission got its own entry");
+
+    // The same bytes submitted many times at once (so several land in one commit batch): one
+    // entry, every answer that entry, exactly one of them new.
+    let size_before = authority.checkpoint("acme").unwrap().0;
+    let bytes = create_user(
+        61,
+        "00000000-0000-4000-8000-00000000003d",
+        "zkx1.ZZZZZZZZZZZZZZZZZZZZZA",
+    );
+    let mut tasks = Vec::new();
+    for _ in 0..16 {
+        let a = authority.clone();
+        let bytes = bytes.clone();
+        tasks.push(tokio::spawn(
+            async move { a.submit("acme", bytes, false).await },
+        ));
+    }
+    let mut receipts = Vec::new();
+    for t in tasks {
+        receipts.push(t.await.unwrap().unwrap());
+    }
+    assert!(receipts.iter().all(|r| r.index == receipts[0].index));
+    assert_eq!(receipts.iter().filter(|r| !r.duplicate).count(), 1);
+    assert_eq!(authority.checkpoint("acme").unwrap().0, size_before + 1);
     authority.shutdown();
 }
