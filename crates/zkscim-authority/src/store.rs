@@ -882,6 +882,15 @@ impl StoreTxn for SqliteTxn<'_> {
         id: &str,
         values: &[(String, String)],
     ) -> StoreResult<()> {
+        // Most writes (patches of other attributes, deactivations) leave a resource's index
+        // values as they were; rewriting them anyway dirtied two random B-tree leaves per write.
+        let mut current = queries::resource_indexes(&self.tx, tenant, resource_type, id)?;
+        let mut wanted = values.to_vec();
+        current.sort_unstable();
+        wanted.sort_unstable();
+        if current == wanted {
+            return Ok(());
+        }
         self.tx
             .prepare_cached(
                 "DELETE FROM index_values WHERE tenant = ?1 AND rtype = ?2 AND id = ?3",
@@ -1358,5 +1367,75 @@ mod tests {
         assert_eq!(reader.members("a", "g").unwrap(), ["u1"]);
         assert!(reader.members("b", "g").unwrap().is_empty());
         assert_eq!(reader.tenants().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn index_values_are_replaced_only_when_they_change() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("z.db");
+        let mut store = SqliteStore::open(&path).unwrap();
+        let pairs = |v: &[(&str, &str)]| -> Vec<(String, String)> {
+            v.iter()
+                .map(|(a, b)| ((*a).to_owned(), (*b).to_owned()))
+                .collect()
+        };
+        let mut txn = store.begin().unwrap();
+        txn.set_indexes(
+            "a",
+            "User",
+            "u1",
+            &pairs(&[("username", "t1"), ("email", "e1")]),
+        )
+        .unwrap();
+        txn.commit().unwrap();
+        let reader = store.reader().unwrap();
+        let sorted = |mut v: Vec<(String, String)>| {
+            v.sort();
+            v
+        };
+        // The same values in another order: nothing to write, nothing changes.
+        let mut txn = store.begin().unwrap();
+        txn.set_indexes(
+            "a",
+            "User",
+            "u1",
+            &pairs(&[("email", "e1"), ("username", "t1")]),
+        )
+        .unwrap();
+        txn.commit().unwrap();
+        assert_eq!(
+            sorted(reader.resource_indexes("a", "User", "u1").unwrap()),
+            pairs(&[("email", "e1"), ("username", "t1")])
+        );
+        // A changed value replaces the old one, which then has no owner.
+        let mut txn = store.begin().unwrap();
+        txn.set_indexes(
+            "a",
+            "User",
+            "u1",
+            &pairs(&[("username", "t2"), ("email", "e1")]),
+        )
+        .unwrap();
+        txn.commit().unwrap();
+        assert_eq!(
+            sorted(reader.resource_indexes("a", "User", "u1").unwrap()),
+            pairs(&[("email", "e1"), ("username", "t2")])
+        );
+        assert!(reader
+            .index_owners("a", "User", "username", "t1")
+            .unwrap()
+            .is_empty());
+        assert_eq!(
+            reader.index_owners("a", "User", "username", "t2").unwrap(),
+            ["u1"]
+        );
+        // None left.
+        let mut txn = store.begin().unwrap();
+        txn.set_indexes("a", "User", "u1", &[]).unwrap();
+        txn.commit().unwrap();
+        assert!(reader
+            .resource_indexes("a", "User", "u1")
+            .unwrap()
+            .is_empty());
     }
 }
