@@ -784,7 +784,11 @@ impl StoreTxn for SqliteTxn<'_> {
     fn put_resource(&mut self, tenant: &str, row: &ResourceRow) -> StoreResult<()> {
         self.tx
             .prepare_cached(
-                "INSERT OR REPLACE INTO resources (tenant, rtype, id, version, body, last_seq) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                // An upsert, not INSERT OR REPLACE: a replace deletes and re-inserts the row, and
+                // with it the `resources_by_id` entry (a random leaf dirtied per update).
+                "INSERT INTO resources (tenant, rtype, id, version, body, last_seq) VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
+                 ON CONFLICT (tenant, rtype, id) DO UPDATE SET \
+                 version = excluded.version, body = excluded.body, last_seq = excluded.last_seq",
             )?
             .execute(params![
                 tenant,
