@@ -398,6 +398,10 @@ const SATURATED_BATCH: usize = 12;
 /// writer never catches up with the newest frame, and a WAL only restarts once one has.
 const WAL_RESTART_FRAMES: i64 = if cfg!(test) { 256 } else { 16_384 };
 
+/// A checkpoint pass at most this long leaves little for the writer's catch-up to copy: about
+/// what was committed while it ran.
+const CATCH_UP_AFTER_PASS_OF: std::time::Duration = std::time::Duration::from_millis(10);
+
 /// Copies committed WAL frames back into the database file on its own thread and connection.
 ///
 /// SQLite's automatic checkpoint runs inside the committing transaction: the writer stalled for
@@ -429,12 +433,28 @@ impl Checkpointer {
                 // One wake-up per burst of commits: the channel holds one signal, and the sleep
                 // after each checkpoint bounds how often the database file is synced.
                 while woken.recv().is_ok() {
-                    match wal_checkpoint(&conn) {
-                        Ok(frames) if frames >= WAL_RESTART_FRAMES => {
+                    let started = std::time::Instant::now();
+                    let frames = match wal_checkpoint(&conn) {
+                        Ok(frames) => frames,
+                        Err(e) => {
+                            tracing::warn!(error = %e, "WAL checkpoint failed; retrying");
+                            0
+                        }
+                    };
+                    if frames >= WAL_RESTART_FRAMES {
+                        // The writer's catch-up copies what this pass did not reach, and it
+                        // waits for that copy. So it is asked only after a short pass (little
+                        // left: about what was committed meanwhile), and a long pass is followed
+                        // at once by the next (which copies what came in during the long one,
+                        // fewer frames). On a disk where no pass is that short, the WAL is still
+                        // not left to grow past twice the threshold.
+                        let short = started.elapsed() <= CATCH_UP_AFTER_PASS_OF;
+                        if short || frames >= 2 * WAL_RESTART_FRAMES {
                             flag.store(true, std::sync::atomic::Ordering::Relaxed);
                         }
-                        Ok(_) => {}
-                        Err(e) => tracing::warn!(error = %e, "WAL checkpoint failed; retrying"),
+                        if !short {
+                            continue;
+                        }
                     }
                     let saturated =
                         average.load(std::sync::atomic::Ordering::Relaxed) >= SATURATED_BATCH * 16;
