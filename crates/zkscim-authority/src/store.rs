@@ -9,6 +9,9 @@
 //! connections ([`SqliteStore::reader`]) and, thanks to WAL, never block the writer.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
 
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 
@@ -350,7 +353,7 @@ pub const MAX_COSIGNATURES: usize = 32;
 /// Returns false when the checkpoint already has [`MAX_COSIGNATURES`].
 pub fn add_cosignature(path: &Path, tenant: &str, size: u64, line: &str) -> StoreResult<bool> {
     let conn = Connection::open(path)?;
-    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    conn.busy_timeout(Duration::from_secs(10))?;
     let count: i64 = conn.query_row(
         "SELECT COUNT(*) FROM cosignatures WHERE tenant = ?1 AND size = ?2",
         params![tenant, sql_int(size)],
@@ -380,13 +383,13 @@ const WRITER_CACHE_KIB: i64 = 64 * 1024;
 /// database file short, and a long one delays the writer's own WAL fsyncs on the same device:
 /// measured at 4,000 submissions/s, p99 was 36 ms with 100 ms between checkpoints, 20 ms with
 /// 20 ms, 10 ms with 5 ms.
-const CHECKPOINT_INTERVAL_LIGHT: std::time::Duration = std::time::Duration::from_millis(5);
+const CHECKPOINT_INTERVAL_LIGHT: Duration = Duration::from_millis(5);
 
 /// The same when the writer is saturated (its batches hold [`SATURATED_BATCH`] entries or more):
 /// each checkpoint copies the hot pages (B-tree interiors, the right edges of append-only
 /// tables) once however many commits rewrote them, so fewer of them leave the CPU to the
 /// writer (measured at full rate: 8,200 submissions/s with 100 ms, 6,500 with 5 ms).
-const CHECKPOINT_INTERVAL_SATURATED: std::time::Duration = std::time::Duration::from_millis(100);
+const CHECKPOINT_INTERVAL_SATURATED: Duration = Duration::from_millis(100);
 
 /// Entries per commit (averaged over the last few commits) from which the writer counts as
 /// saturated: a writer that keeps up commits whatever arrived during the previous fsync, a few
@@ -400,7 +403,7 @@ const WAL_RESTART_FRAMES: i64 = if cfg!(test) { 256 } else { 16_384 };
 
 /// A checkpoint pass at most this long leaves little for the writer's catch-up to copy: about
 /// what was committed while it ran.
-const CATCH_UP_AFTER_PASS_OF: std::time::Duration = std::time::Duration::from_millis(10);
+const CATCH_UP_AFTER_PASS_OF: Duration = Duration::from_millis(10);
 
 /// Copies committed WAL frames back into the database file on its own thread and connection.
 ///
@@ -411,22 +414,22 @@ const CATCH_UP_AFTER_PASS_OF: std::time::Duration = std::time::Duration::from_mi
 #[derive(Debug)]
 struct Checkpointer {
     wake: Option<std::sync::mpsc::SyncSender<()>>,
-    restart_due: std::sync::Arc<std::sync::atomic::AtomicBool>,
-    /// Entries per commit, a moving average (×16, each commit weighing 1/8).
-    batch_average: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    restart_due: Arc<AtomicBool>,
+    /// Entries per commit, see [`batch_average_after`].
+    batch_average: Arc<AtomicUsize>,
     handle: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Checkpointer {
     fn start(path: &Path) -> StoreResult<Checkpointer> {
         let conn = Connection::open(path)?;
-        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        conn.busy_timeout(Duration::from_secs(10))?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         let (wake, woken) = std::sync::mpsc::sync_channel::<()>(1);
-        let restart_due = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let flag = std::sync::Arc::clone(&restart_due);
-        let batch_average = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-        let average = std::sync::Arc::clone(&batch_average);
+        let restart_due = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&restart_due);
+        let batch_average = Arc::new(AtomicUsize::new(0));
+        let average = Arc::clone(&batch_average);
         let handle = std::thread::Builder::new()
             .name("zkscim-checkpoint".into())
             .spawn(move || {
@@ -441,28 +444,14 @@ impl Checkpointer {
                             0
                         }
                     };
-                    if frames >= WAL_RESTART_FRAMES {
-                        // The writer's catch-up copies what this pass did not reach, and it
-                        // waits for that copy. So it is asked only after a short pass (little
-                        // left: about what was committed meanwhile), and a long pass is followed
-                        // at once by the next (which copies what came in during the long one,
-                        // fewer frames). On a disk where no pass is that short, the WAL is still
-                        // not left to grow past twice the threshold.
-                        let short = started.elapsed() <= CATCH_UP_AFTER_PASS_OF;
-                        if short || frames >= 2 * WAL_RESTART_FRAMES {
-                            flag.store(true, std::sync::atomic::Ordering::Relaxed);
-                        }
-                        if !short {
-                            continue;
-                        }
+                    let next =
+                        after_pass(frames, started.elapsed(), average.load(Ordering::Relaxed));
+                    if next.ask_writer {
+                        flag.store(true, Ordering::Relaxed);
                     }
-                    let saturated =
-                        average.load(std::sync::atomic::Ordering::Relaxed) >= SATURATED_BATCH * 16;
-                    std::thread::sleep(if saturated {
-                        CHECKPOINT_INTERVAL_SATURATED
-                    } else {
-                        CHECKPOINT_INTERVAL_LIGHT
-                    });
+                    if let Some(pause) = next.pause {
+                        std::thread::sleep(pause);
+                    }
                 }
             })
             .map_err(|e| StoreError::Corrupt(format!("cannot start the checkpoint thread: {e}")))?;
@@ -477,16 +466,54 @@ impl Checkpointer {
     /// A transaction appending `entries` log entries committed: there is something to copy.
     fn committed(&self, entries: usize) {
         // Only the writer's thread commits, so load-then-store loses no update.
-        let average = self
-            .batch_average
-            .load(std::sync::atomic::Ordering::Relaxed);
-        let updated = average - average / 8 + entries.saturating_mul(2);
+        let average = self.batch_average.load(Ordering::Relaxed);
         self.batch_average
-            .store(updated, std::sync::atomic::Ordering::Relaxed);
+            .store(batch_average_after(average, entries), Ordering::Relaxed);
         if let Some(wake) = &self.wake {
             // Full means a wake-up is already pending; that one will see these frames too.
             let _ = wake.try_send(());
         }
+    }
+}
+
+/// Entries per commit as a moving average, ×16, each commit weighing 1/8: steady batches of
+/// `b` entries settle at `16 b`.
+fn batch_average_after(average: usize, entries: usize) -> usize {
+    average - average / 8 + entries.saturating_mul(2)
+}
+
+/// What the checkpoint thread does after a pass.
+#[derive(Debug, PartialEq, Eq)]
+struct AfterPass {
+    /// Ask the writer to finish the checkpoint between two batches (the WAL then starts over).
+    ask_writer: bool,
+    /// Sleep this long before the next pass; `None`: start it at once.
+    pause: Option<Duration>,
+}
+
+/// After a pass that took `took` and found `frames` frames in the WAL, with the writer's batch
+/// average at `average` (see [`batch_average_after`]).
+///
+/// Over the restart threshold the writer's catch-up copies what the pass did not reach, and the
+/// writer waits for that copy: so it is asked only after a short pass (little is left: about what
+/// was committed meanwhile), and a long pass is followed at once by the next, which copies what
+/// came in during the long one, fewer frames. On a disk where no pass is that short, the WAL is
+/// still not left to grow past twice the threshold.
+fn after_pass(frames: i64, took: Duration, average: usize) -> AfterPass {
+    let short = took <= CATCH_UP_AFTER_PASS_OF;
+    if frames >= WAL_RESTART_FRAMES && !short {
+        return AfterPass {
+            ask_writer: frames >= 2 * WAL_RESTART_FRAMES,
+            pause: None,
+        };
+    }
+    AfterPass {
+        ask_writer: frames >= WAL_RESTART_FRAMES,
+        pause: Some(if average >= SATURATED_BATCH * 16 {
+            CHECKPOINT_INTERVAL_SATURATED
+        } else {
+            CHECKPOINT_INTERVAL_LIGHT
+        }),
     }
 }
 
@@ -506,7 +533,7 @@ fn wal_checkpoint(conn: &Connection) -> StoreResult<i64> {
 }
 
 fn configure(conn: &Connection) -> StoreResult<()> {
-    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    conn.busy_timeout(Duration::from_secs(10))?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
@@ -568,7 +595,7 @@ pub fn open_reader(path: &Path) -> StoreResult<Reader> {
         path,
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )?;
-    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    conn.busy_timeout(Duration::from_secs(10))?;
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     Ok(Reader { conn })
 }
@@ -681,11 +708,7 @@ struct SqliteTxn<'a> {
 
 impl Store for SqliteStore {
     fn begin(&mut self) -> StoreResult<Box<dyn StoreTxn + '_>> {
-        if self
-            .checkpointer
-            .restart_due
-            .swap(false, std::sync::atomic::Ordering::Relaxed)
-        {
+        if self.checkpointer.restart_due.swap(false, Ordering::Relaxed) {
             // Between batches nothing else writes, so this checkpoint reaches the newest frame
             // (the checkpointer has copied nearly all of them already) and the transaction
             // below starts the WAL over instead of growing it. A failure costs only WAL growth:
@@ -1461,5 +1484,46 @@ mod tests {
             .resource_indexes("a", "User", "u1")
             .unwrap()
             .is_empty());
+    }
+
+    #[test]
+    fn saturation_follows_the_batch_sizes_not_one_burst() {
+        let settle = |entries: usize| (0..64).fold(0, |a, _| batch_average_after(a, entries));
+        let light = settle(3);
+        assert!(light < SATURATED_BATCH * 16);
+        assert!(settle(30) >= SATURATED_BATCH * 16);
+        // One full batch after a stall, among small ones, does not flip the interval.
+        assert!(batch_average_after(light, 64) < SATURATED_BATCH * 16);
+        let short = CATCH_UP_AFTER_PASS_OF;
+        let pause = |average| after_pass(0, short, average).pause;
+        assert_eq!(pause(light), Some(CHECKPOINT_INTERVAL_LIGHT));
+        assert_eq!(pause(settle(30)), Some(CHECKPOINT_INTERVAL_SATURATED));
+    }
+
+    #[test]
+    fn the_writer_is_asked_to_catch_up_only_when_little_is_left() {
+        let short = CATCH_UP_AFTER_PASS_OF;
+        let long = CATCH_UP_AFTER_PASS_OF * 20;
+        let t = WAL_RESTART_FRAMES;
+        // Under the threshold: never, whatever the pass took.
+        assert!(!after_pass(t - 1, long, 0).ask_writer);
+        // Over it after a short pass: ask, and pause as usual.
+        assert_eq!(
+            after_pass(t, short, 0),
+            AfterPass {
+                ask_writer: true,
+                pause: Some(CHECKPOINT_INTERVAL_LIGHT)
+            }
+        );
+        // After a long pass: no pause, the next pass leaves less; ask only at twice the
+        // threshold, so a slow disk cannot let the WAL grow without bound.
+        assert_eq!(
+            after_pass(t, long, 0),
+            AfterPass {
+                ask_writer: false,
+                pause: None
+            }
+        );
+        assert!(after_pass(2 * t, long, 0).ask_writer);
     }
 }

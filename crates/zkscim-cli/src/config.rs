@@ -111,6 +111,16 @@ impl Config {
         Ok(cfg)
     }
 
+    /// The tenant directory: `flag` (`--tenant-dir` or `ZKSCIM_TENANT_DIR`), else the config
+    /// file's, else an error saying where it may come from.
+    pub fn tenant_dir_or(&self, flag: Option<PathBuf>) -> Result<PathBuf, CliError> {
+        flag.or_else(|| self.tenant_dir.clone()).ok_or_else(|| {
+            CliError::new("input.tenant_dir", "no tenant directory given")
+                .hint(self.sources("--tenant-dir", "ZKSCIM_TENANT_DIR", "tenant_dir"))
+                .input()
+        })
+    }
+
     /// Where a setting may come from, for messages.
     pub fn sources(&self, flag: &str, env: &str, key: &str) -> String {
         match &self.path {
@@ -160,14 +170,7 @@ pub struct Resolved {
 impl SignerArgs {
     /// Applies the config file's defaults.
     pub fn resolve(self, cfg: &Config) -> Result<Resolved, CliError> {
-        let tenant_dir = self
-            .tenant_dir
-            .or_else(|| cfg.tenant_dir.clone())
-            .ok_or_else(|| {
-                CliError::new("input.tenant_dir", "no tenant directory given")
-                    .hint(cfg.sources("--tenant-dir", "ZKSCIM_TENANT_DIR", "tenant_dir"))
-                    .input()
-            })?;
+        let tenant_dir = cfg.tenant_dir_or(self.tenant_dir)?;
         let key = self.key.or_else(|| cfg.key.clone()).ok_or_else(|| {
             CliError::new("input.key", "no signing key given")
                 .hint(cfg.sources("--key", "ZKSCIM_KEY", "key"))

@@ -434,14 +434,7 @@ impl Translator<'_> {
         path: &AttrPath,
         parent: Option<&AttrPath>,
     ) -> Result<(Protection, String, String), CliError> {
-        let full = match parent {
-            Some(p) => AttrPath {
-                urn: p.urn.clone(),
-                name: p.name.clone(),
-                sub_attr: Some(path.name.clone()),
-            },
-            None => path.clone(),
-        };
+        let full = path.under(parent);
         let resolved = self.r.schema.resolve(&full).map_err(|e| {
             filter_error(
                 format!("--filter: {e}"),

@@ -33,14 +33,7 @@ pub struct SubmitArgs {
 
 pub fn run(a: SubmitArgs, out: &Output) -> Result<(), CliError> {
     let cfg = Config::load()?;
-    let dir = a
-        .tenant_dir
-        .or_else(|| cfg.tenant_dir.clone())
-        .ok_or_else(|| {
-            CliError::new("input.tenant_dir", "no tenant directory given")
-                .hint(cfg.sources("--tenant-dir", "ZKSCIM_TENANT_DIR", "tenant_dir"))
-                .input()
-        })?;
+    let dir = cfg.tenant_dir_or(a.tenant_dir)?;
     let tenant = TenantDir::load(&dir)?;
     let bytes = read_limited(&a.file, MAX_SUBMISSION_BYTES, "signed statement")?;
     let statement = envelope::parse_any(&bytes).map_err(|e| {

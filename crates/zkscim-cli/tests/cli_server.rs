@@ -9,10 +9,10 @@
 
 mod common;
 
-use common::serve;
+use common::{fails, files, ok, run, serve, stdout as out};
 
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 
 /// A loopback URL nothing listens on.
 fn dead_url() -> String {
@@ -22,65 +22,14 @@ fn dead_url() -> String {
     format!("http://127.0.0.1:{port}")
 }
 
-/// Runs `zkscim args…` in `dir` with HOME = `dir` (so no user config leaks in) and no ZKSCIM_*
-/// variables from the outer environment.
 fn run_env(dir: &Path, args: &[&str], envs: &[(&str, &str)]) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_zkscim"));
-    cmd.current_dir(dir).args(args).env("HOME", dir);
-    for (k, _) in std::env::vars() {
-        if k.starts_with("ZKSCIM_") || k == "XDG_CONFIG_HOME" {
-            cmd.env_remove(k);
-        }
-    }
-    for (k, v) in envs {
-        cmd.env(k, v);
-    }
-    cmd.stdin(Stdio::null()).output().unwrap()
+    common::run_with(dir, args, None, envs)
 }
 
-fn run(dir: &Path, args: &[&str]) -> Output {
-    run_env(dir, args, &[])
-}
-
-fn out(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn err(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn ok(o: &Output) -> String {
-    assert!(o.status.success(), "stdout: {}\nstderr: {}", out(o), err(o));
-    out(o)
-}
-
+/// The JSON a command printed, which must have succeeded.
 fn json(o: &Output) -> serde_json::Value {
-    serde_json::from_str(&ok(o)).unwrap_or_else(|e| panic!("{e}: {}", out(o)))
-}
-
-/// Asserts a failure with `exit` whose stderr names `needle` and carries a hint.
-fn fails(o: &Output, exit: i32, needle: &str) -> String {
-    assert_eq!(
-        o.status.code(),
-        Some(exit),
-        "stdout: {}\nstderr: {}",
-        out(o),
-        err(o)
-    );
-    let e = err(o);
-    assert!(e.contains(needle), "expected {needle:?} in: {e}");
-    assert!(e.contains("hint:"), "expected a hint in: {e}");
-    e
-}
-
-fn files(dir: &Path) -> Vec<String> {
-    let mut v: Vec<String> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    v.sort();
-    v
+    ok(o);
+    common::json(o)
 }
 
 fn read_json(path: &Path) -> serde_json::Value {
@@ -105,66 +54,7 @@ fn setup(d: &Path, url: &str) -> serde_json::Value {
             "--json",
         ],
     ));
-    ok(&run(d, &["key", "generate", "--out", "admin.pem"]));
-    ok(&run(d, &["key", "generate", "--out", "okta.pem"]));
-    ok(&run(
-        d,
-        &[
-            "cert",
-            "issue",
-            "--issuer-key",
-            "acme/root.pem",
-            "--tenant",
-            "acme",
-            "--subject",
-            "admin.pub",
-            "--ops",
-            "create,replace,patch,delete,read",
-            "--types",
-            "User,Group",
-            "--attrs",
-            "*",
-            "--cap",
-            "delegate,revoke,reactivate",
-            "--depth",
-            "1",
-            "--ttl",
-            "30d",
-            "--label",
-            "admin",
-            "--out",
-            "admin.cert",
-            "--chain-out",
-            "admin.chain",
-        ],
-    ));
-    ok(&run(
-        d,
-        &[
-            "cert",
-            "issue",
-            "--issuer-key",
-            "admin.pem",
-            "--parent",
-            "admin.chain",
-            "--subject",
-            "okta.pub",
-            "--ops",
-            "create,replace,patch",
-            "--types",
-            "User",
-            "--attrs",
-            "active,name.*,userName,externalId,emails,displayName",
-            "--ttl",
-            "24h",
-            "--label",
-            "okta-prod",
-            "--out",
-            "okta.cert",
-            "--chain-out",
-            "okta.chain",
-        ],
-    ));
+    common::issue_chain(d, &[]);
     v
 }
 

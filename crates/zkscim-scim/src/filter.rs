@@ -234,15 +234,7 @@ impl Filter {
             }
             Self::Not(a) => a.collect_paths(rs, parent, out),
             Self::Compare { path, .. } | Self::Present { path } => {
-                let full = match parent {
-                    Some(p) => AttrPath {
-                        urn: p.urn.clone(),
-                        name: p.name.clone(),
-                        sub_attr: Some(path.name.clone()),
-                    },
-                    None => path.clone(),
-                };
-                out.push(rs.resolve(&full)?.qualified_name());
+                out.push(rs.resolve(&path.under(parent))?.qualified_name());
                 Ok(())
             }
             Self::ValuePath { path, filter } => filter.collect_paths(rs, Some(path), out),

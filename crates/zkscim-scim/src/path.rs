@@ -41,6 +41,20 @@ impl AttrPath {
         }
     }
 
+    /// This path as written inside the value filter of `parent` (`emails[type eq "work"]`:
+    /// `type` means `emails.type`), or itself when there is no enclosing filter.
+    #[must_use]
+    pub fn under(&self, parent: Option<&AttrPath>) -> AttrPath {
+        match parent {
+            Some(p) => AttrPath {
+                urn: p.urn.clone(),
+                name: p.name.clone(),
+                sub_attr: Some(self.name.clone()),
+            },
+            None => self.clone(),
+        }
+    }
+
     /// Parse a complete attribute path string (no filters). Errors are `invalidPath`.
     pub fn parse(s: &str) -> ScimResult<Self> {
         parse_path_token(s).map_err(|why| {
@@ -240,6 +254,19 @@ pub fn key_ci(obj: &Map<String, Value>, key: &str) -> Option<String> {
 mod tests {
     use super::*;
     use crate::resource_type::SchemaRegistry;
+
+    #[test]
+    fn paths_inside_a_value_filter_belong_to_its_attribute() {
+        let parent = AttrPath::parse("urn:ietf:params:scim:schemas:core:2.0:User:emails").unwrap();
+        let inner = AttrPath::new("type");
+        let full = inner.under(Some(&parent));
+        assert_eq!(full.urn, parent.urn);
+        assert_eq!(
+            (full.name.as_str(), full.sub_attr.as_deref()),
+            ("emails", Some("type"))
+        );
+        assert_eq!(inner.under(None), inner);
+    }
 
     #[test]
     fn parse_paths() {

@@ -6,16 +6,17 @@ use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 
-/// Runs `zkscim args…` in `dir`, with `stdin` fed in and `envs` set; ZKSCIM_* from the outer
-/// environment never leak in.
+/// Runs `zkscim args…` in `dir`, with `stdin` fed in and `envs` set. HOME is `dir` (so no
+/// user config file leaks in), and no ZKSCIM_* variable of the outer environment does either.
 pub fn run_with(dir: &Path, args: &[&str], stdin: Option<&str>, envs: &[(&str, &str)]) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_zkscim"));
-    cmd.current_dir(dir)
-        .args(args)
-        .env_remove("ZKSCIM_KEY")
-        .env_remove("ZKSCIM_CHAIN")
-        .env_remove("ZKSCIM_TENANT_DIR")
-        .stdin(Stdio::piped())
+    cmd.current_dir(dir).args(args).env("HOME", dir);
+    for (k, _) in std::env::vars() {
+        if k.starts_with("ZKSCIM_") || k == "XDG_CONFIG_HOME" {
+            cmd.env_remove(k);
+        }
+    }
+    cmd.stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     for (k, v) in envs {
@@ -56,8 +57,9 @@ pub fn json(o: &Output) -> serde_json::Value {
     serde_json::from_str(&stdout(o)).unwrap_or_else(|e| panic!("{e}: {}", stdout(o)))
 }
 
-/// Asserts a failure with `exit` whose stderr mentions `needle` and carries a hint.
-pub fn fails(o: &Output, exit: i32, needle: &str) {
+/// Asserts a failure with `exit` whose stderr mentions `needle` and carries a hint; returns
+/// the stderr.
+pub fn fails(o: &Output, exit: i32, needle: &str) -> String {
     assert_eq!(
         o.status.code(),
         Some(exit),
@@ -68,6 +70,7 @@ pub fn fails(o: &Output, exit: i32, needle: &str) {
     let err = stderr(o);
     assert!(err.contains(needle), "expected {needle:?} in: {err}");
     assert!(err.contains("hint:"), "expected a hint in: {err}");
+    err
 }
 
 /// Names of the files in `dir` (no temp files may remain after a failure).
@@ -87,6 +90,12 @@ pub fn setup(dir: &Path) {
         dir,
         &["tenant", "init", "--tenant", "acme", "--dir", "acme"],
     ));
+    issue_chain(dir, &["--cap", "reactivate"]);
+}
+
+/// Keys and certificates under the tenant in `dir/acme`: an admin (depth 1, delegate, revoke,
+/// reactivate) and an okta connector under it with `connector_extra` arguments.
+pub fn issue_chain(dir: &Path, connector_extra: &[&str]) {
     ok(&run(dir, &["key", "generate", "--out", "admin.pem"]));
     ok(&run(dir, &["key", "generate", "--out", "okta.pem"]));
     ok(&run(
@@ -120,35 +129,32 @@ pub fn setup(dir: &Path) {
             "admin.chain",
         ],
     ));
-    ok(&run(
-        dir,
-        &[
-            "cert",
-            "issue",
-            "--issuer-key",
-            "admin.pem",
-            "--parent",
-            "admin.chain",
-            "--subject",
-            "okta.pub",
-            "--ops",
-            "create,replace,patch",
-            "--types",
-            "User",
-            "--attrs",
-            "active,name.*,userName,externalId,emails,displayName",
-            "--cap",
-            "reactivate",
-            "--ttl",
-            "24h",
-            "--label",
-            "okta-prod",
-            "--out",
-            "okta.cert",
-            "--chain-out",
-            "okta.chain",
-        ],
-    ));
+    let mut args = vec![
+        "cert",
+        "issue",
+        "--issuer-key",
+        "admin.pem",
+        "--parent",
+        "admin.chain",
+        "--subject",
+        "okta.pub",
+        "--ops",
+        "create,replace,patch",
+        "--types",
+        "User",
+        "--attrs",
+        "active,name.*,userName,externalId,emails,displayName",
+        "--ttl",
+        "24h",
+        "--label",
+        "okta-prod",
+        "--out",
+        "okta.cert",
+        "--chain-out",
+        "okta.chain",
+    ];
+    args.extend_from_slice(connector_extra);
+    ok(&run(dir, &args));
 }
 
 /// A real `zkscim serve` on 127.0.0.1 with a temporary database; killed on drop.
