@@ -1516,6 +1516,79 @@ fn policy_changes_the_protection_profile() {
     refused_logged(&server, "acme", &v, &r, 400, "profile.clear_value_refused");
 }
 
+/// DESIGN §4 short-lived credentials: a tenant policy caps certificate lifetime by chain level;
+/// the caps survive a restart, and deprovisioning is never blocked by them.
+#[test]
+fn policy_caps_certificate_lifetime_by_level() {
+    use zkscim_proto::envelope::PolicyUpdate;
+    use zkscim_proto::policy::TenantPolicy;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("zkscim.db");
+    let mut server = Server::start(&db);
+    let t = Tenant::new("acme");
+    assert_eq!(server.genesis(&t).status, 201);
+    let v = server.verifier("acme");
+    let (u1, u2) = (uuid(1), uuid(2));
+    let create = |u: &str, n| {
+        t.op(
+            &t.connector_key,
+            t.connector_chain(),
+            create_user(u, &token(n), true),
+        )
+    };
+    applied(&server.submit("acme", &create(&u1, 1)), &v, None);
+    // Connectors (level 2) at most 30 minutes: the two-hour connector is now too long-lived.
+    let mut policy = TenantPolicy::default_policy();
+    policy.lifetime_caps.set(2, 1_800).unwrap();
+    let statement = Envelope::new(
+        t.header(t.admin_chain()),
+        PolicyUpdate {
+            document: policy.to_cbor(),
+        },
+    )
+    .sign(&t.admin_key);
+    applied(&server.submit("acme", &statement), &v, None);
+    let r = server.submit("acme", &create(&u2, 2));
+    refused_logged(&server, "acme", &v, &r, 403, "policy.lifetime_exceeded");
+    assert!(
+        r.json()["detail"]
+            .as_str()
+            .unwrap()
+            .contains("okta-connector"),
+        "{}",
+        r.json()
+    );
+    // The caps are part of the stored tenant: still in force after a restart.
+    server.stop();
+    let mut server = Server::start(&db);
+    let r = server.submit("acme", &create(&u2, 2));
+    refused_logged(&server, "acme", &v, &r, 403, "policy.lifetime_exceeded");
+    // Deprovisioning stays possible for the over-long connector.
+    let off = patch(
+        "User",
+        &u1,
+        json!([{"op": "replace", "path": "active", "value": false}]),
+    );
+    applied(
+        &server.submit("acme", &t.op(&t.connector_key, t.connector_chain(), off)),
+        &v,
+        Some("W/\"2\""),
+    );
+    // A connector issued within the cap works.
+    let short_key = random_key();
+    let now = now();
+    let short = t.issue_connector(&short_key, connector_scope(), (now - 60, now + 1_700));
+    applied(
+        &server.submit(
+            "acme",
+            &t.op(&short_key, short, create_user(&u2, &token(2), true)),
+        ),
+        &v,
+        None,
+    );
+    server.stop();
+}
+
 /// One log, one writer: a second server on the same database must refuse to start. Today it
 /// starts; its writer keeps stale log heads (its interleaved submissions fail with 503 until it
 /// reloads) and a stale copy of each tenant's protection profile, so it could decide under a

@@ -306,10 +306,10 @@ impl Authority {
         for row in reader.tenants()? {
             let root = PublicKey::from_bytes(&row.root_key)
                 .map_err(|e| OpenError::Tenant(row.tenant.clone(), e.to_string()))?;
-            let profile = match &row.profile {
-                Some(bytes) => zkscim_proto::seal::ProtectionProfile::from_bytes(bytes)
+            let policy = match &row.profile {
+                Some(bytes) => zkscim_proto::policy::TenantPolicy::from_bytes(bytes)
                     .map_err(|e| OpenError::Tenant(row.tenant.clone(), e.to_string()))?,
-                None => zkscim_proto::seal::ProtectionProfile::default_profile(),
+                None => zkscim_proto::policy::TenantPolicy::default_policy(),
             };
             if let Some(head) = reader.head(&row.tenant)? {
                 let origin = origin_of(&config.origin_prefix, &row.tenant);
@@ -318,14 +318,9 @@ impl Authority {
                     TenantLog::resume(&row.tenant, origin, &head)?,
                 );
             }
-            tenants.insert(
-                row.tenant.clone(),
-                TenantInfo {
-                    tenant: row.tenant,
-                    root,
-                    profile,
-                },
-            );
+            let mut info = TenantInfo::new(&row.tenant, root);
+            info.set_policy(&policy);
+            tenants.insert(row.tenant, info);
         }
         let tenants = Arc::new(RwLock::new(tenants));
         let metrics = Arc::new(Metrics::default());

@@ -529,14 +529,7 @@ fn apply_effects(
         match effect {
             Effect::Genesis { root } => {
                 txn.insert_tenant(tenant, &root.to_bytes())?;
-                tenants.insert(
-                    tenant.to_owned(),
-                    TenantInfo {
-                        tenant: tenant.to_owned(),
-                        root: *root,
-                        profile: zkscim_proto::seal::ProtectionProfile::default_profile(),
-                    },
-                );
+                tenants.insert(tenant.to_owned(), TenantInfo::new(tenant, *root));
             }
             Effect::PutResource {
                 resource_type,
@@ -577,10 +570,12 @@ fn apply_effects(
                 txn.add_members(tenant, group, added)?;
             }
             Effect::Revoke(id) => txn.insert_revocation(tenant, &id.0, seq)?,
-            Effect::SetProfile(profile) => {
-                txn.set_profile(tenant, &profile.to_bytes())?;
+            Effect::SetPolicy(policy) => {
+                // The `profile` column holds the whole policy document; a bare profile (written
+                // before lifetime caps existed) reads as a policy without caps.
+                txn.set_profile(tenant, &policy.to_bytes())?;
                 if let Some(t) = tenants.get_mut(tenant) {
-                    t.profile = profile.clone();
+                    t.set_policy(policy);
                 }
             }
         }

@@ -174,7 +174,7 @@ pub fn run(args: ExplainArgs, out: &Output) -> Result<(), CliError> {
             s.body().resource_id
         ),
         Statement::Revocation(s) => format!("revoke certificate {}", s.body().target.to_hex()),
-        Statement::Policy(_) => "protection profile update".to_owned(),
+        Statement::Policy(_) => "tenant policy update".to_owned(),
         Statement::Genesis(g) => format!(
             "tenant genesis with root key {}",
             g.body().root.key_id().short()

@@ -52,7 +52,7 @@ pub fn run(a: SubmitArgs, out: &Output) -> Result<(), CliError> {
             s.body().resource_id
         ),
         Statement::Revocation(s) => format!("revocation of {}", s.body().target.short()),
-        Statement::Policy(_) => "protection profile update".to_owned(),
+        Statement::Policy(_) => "tenant policy update".to_owned(),
         Statement::Genesis(_) | Statement::ReadRequest(_) => {
             return Err(CliError::new(
                 "submit.kind",

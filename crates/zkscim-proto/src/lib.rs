@@ -20,6 +20,7 @@ pub mod keys;
 pub mod log_entry;
 pub mod merkle;
 pub mod note;
+pub mod policy;
 pub mod scope;
 pub mod seal;
 pub mod touch;

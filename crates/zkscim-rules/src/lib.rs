@@ -29,6 +29,7 @@ use zkscim_proto::cert::{CertId, Certificate, ChainContext, VerifiedCache, Verif
 use zkscim_proto::envelope::{Change, EnvelopeError, OperationBody, Signed, Statement, Verified};
 use zkscim_proto::keys::PublicKey;
 use zkscim_proto::log_entry::EntryKind;
+use zkscim_proto::policy::{LifetimeCaps, TenantPolicy};
 use zkscim_proto::scope::{AttrPath, Capability, Operation};
 use zkscim_proto::seal::{self, Protection, ProtectionProfile};
 use zkscim_scim::{ResourceSchema, SchemaRegistry, Uniqueness};
@@ -60,6 +61,26 @@ pub struct TenantInfo {
     pub root: PublicKey,
     /// Current protection profile (the default until a policy statement changes it).
     pub profile: ProtectionProfile,
+    /// Certificate lifetime caps by chain level (none until a policy statement sets them).
+    pub lifetime_caps: LifetimeCaps,
+}
+
+impl TenantInfo {
+    /// A tenant as its genesis creates it: the default profile and no lifetime caps.
+    pub fn new(tenant: &str, root: PublicKey) -> TenantInfo {
+        TenantInfo {
+            tenant: tenant.to_owned(),
+            root,
+            profile: ProtectionProfile::default_profile(),
+            lifetime_caps: LifetimeCaps::none(),
+        }
+    }
+
+    /// Takes on a policy statement's document.
+    pub fn set_policy(&mut self, policy: &TenantPolicy) {
+        self.profile = policy.profile.clone();
+        self.lifetime_caps = policy.lifetime_caps.clone();
+    }
 }
 
 /// A refusal: logged for well-signed statements, returned to the submitter.
@@ -150,8 +171,8 @@ pub enum Effect {
     },
     /// Revoke a certificate (and so its subtree).
     Revoke(CertId),
-    /// Replace the protection profile.
-    SetProfile(ProtectionProfile),
+    /// Replace the tenant policy (protection profile and lifetime caps).
+    SetPolicy(TenantPolicy),
 }
 
 /// Applied or refused.
@@ -377,7 +398,10 @@ pub fn decide(
         Verification::Policy(v) => {
             let verdict = match common_checks(v.header(), v.chain(), view)? {
                 Some(r) => Verdict::Refused(r),
-                None => decide_policy(v),
+                None => match tenant.and_then(|t| check_lifetime(t, &v.header().chain)) {
+                    Some(r) => Verdict::Refused(r),
+                    None => decide_policy(v),
+                },
             };
             (v.header(), verdict)
         }
@@ -599,20 +623,32 @@ fn decide_policy(v: &Verified<zkscim_proto::envelope::PolicyUpdate>) -> Verdict 
             "the signer's scope lacks the 'policy' capability",
         ));
     }
-    match ProtectionProfile::from_cbor(&v.body().document) {
-        Ok(profile) => Verdict::Applied {
+    match TenantPolicy::from_cbor(&v.body().document) {
+        Ok(policy) => Verdict::Applied {
             version: None,
-            effects: vec![Effect::SetProfile(profile)],
+            effects: vec![Effect::SetPolicy(policy)],
         },
-        Err(e) => Verdict::Refused(
-            Refusal::new(
-                "policy.invalid_profile",
-                400,
-                format!("policy document: {e}"),
+        Err(e) => {
+            let code = if e.in_lifetime_caps() {
+                "policy.invalid_lifetime_caps"
+            } else {
+                "policy.invalid_profile"
+            };
+            Verdict::Refused(
+                Refusal::new(code, 400, format!("policy document: {e}")).scim("invalidValue"),
             )
-            .scim("invalidValue"),
-        ),
+        }
     }
+}
+
+/// The tenant's lifetime caps against the statement's chain (DESIGN §4, short-lived
+/// credentials).
+fn check_lifetime(tenant: &TenantInfo, chain: &[Certificate]) -> Option<Refusal> {
+    tenant
+        .lifetime_caps
+        .check(chain)
+        .err()
+        .map(|e| Refusal::new("policy.lifetime_exceeded", 403, e.to_string()))
 }
 
 /// HTTP status and SCIM type of a logged refusal code, so a receipt re-issued for a duplicate
@@ -847,6 +883,16 @@ fn decide_operation(
     // Leak guard: every string in the result must match the tenant's protection profile.
     if let Err(r) = check_profile(&tenant.profile, rtype, &result) {
         return refuse(r);
+    }
+    // Lifetime caps bind every write except deprovisioning (DESIGN §4: never blocked for a key
+    // whose scope covers it): a change of nothing but `active`, to false. Deletes returned above.
+    let deprovisions = !active_of(&result)
+        && !touched.is_empty()
+        && touched.iter().all(|p| p.as_str() == "active");
+    if !deprovisions {
+        if let Some(r) = check_lifetime(tenant, &v.header().chain) {
+            return refuse(r);
+        }
     }
     // Reactivation needs the capability.
     if has_lifecycle(&rs) {

@@ -159,11 +159,7 @@ impl MemoryState {
     fn apply_effect(&mut self, tenant_id: &str, effect: &Effect) {
         match effect {
             Effect::Genesis { root } => {
-                self.tenant = Some(TenantInfo {
-                    tenant: tenant_id.to_owned(),
-                    root: *root,
-                    profile: zkscim_proto::seal::ProtectionProfile::default_profile(),
-                });
+                self.tenant = Some(TenantInfo::new(tenant_id, *root));
             }
             Effect::PutResource {
                 resource_type,
@@ -239,9 +235,9 @@ impl MemoryState {
             Effect::Revoke(id) => {
                 self.revoked.insert(*id);
             }
-            Effect::SetProfile(profile) => {
+            Effect::SetPolicy(policy) => {
                 if let Some(t) = &mut self.tenant {
-                    t.profile = profile.clone();
+                    t.set_policy(policy);
                 }
             }
         }

@@ -15,6 +15,7 @@ use zkscim_proto::envelope::{
 };
 use zkscim_proto::keys::{KeyId, SigningKey};
 use zkscim_proto::log_entry::{EntryKind, LogEntry, Outcome};
+use zkscim_proto::policy::TenantPolicy;
 use zkscim_proto::scope::{Scope, ScopeBuilder};
 use zkscim_proto::seal::{Protection, ProtectionProfile};
 use zkscim_rules::memory::MemoryState;
@@ -620,6 +621,148 @@ fn policy_changes_profile_and_replay_digest_is_deterministic() {
     let d1 = w.state.digest();
     let d2 = w.state.clone().digest();
     assert_eq!(d1, d2);
+}
+
+fn policy_statement(
+    w: &mut World,
+    chain: Vec<Certificate>,
+    signer: &SigningKey,
+    doc: zkscim_proto::codec::Value,
+) -> Decision {
+    let header = w.header(chain);
+    let bytes = Envelope::new(header, PolicyUpdate { document: doc }).sign(signer);
+    w.submit(&bytes).unwrap()
+}
+
+#[test]
+fn lifetime_caps_bind_every_write_but_deprovisioning_and_revocation() {
+    let mut w = World::new();
+    // Before any cap, the day-long connector (chain level 2) works.
+    applied(&create_user(&mut w, 1, TOKEN_A, true));
+    let mut policy = TenantPolicy::default_policy();
+    policy.lifetime_caps.set(2, 3_600).unwrap();
+    let admin = w.admin_chain();
+    applied(&policy_statement(&mut w, admin, &key(2), policy.to_cbor()));
+    assert_eq!(
+        w.state.tenant.as_ref().unwrap().lifetime_caps,
+        policy.lifetime_caps
+    );
+    // Now its creates and patches are refused, naming the certificate and the cap...
+    let d = create_user(&mut w, 2, TOKEN_B, true);
+    assert_eq!(refused(&d), "policy.lifetime_exceeded");
+    let Verdict::Refused(r) = &d.verdict else {
+        unreachable!()
+    };
+    assert!(
+        r.detail.contains("level 2") && r.detail.contains("okta") && r.detail.contains("3600"),
+        "{}",
+        r.detail
+    );
+    assert_eq!(r.status, 403);
+    let chain = w.connector_chain(lifecycle_scope());
+    let both = w.op(
+        &key(3),
+        chain.clone(),
+        "User",
+        &uuid(1),
+        Change::patch(&json!([
+            {"op": "replace", "path": "active", "value": false},
+            {"op": "replace", "path": "name.givenName", "value": SEALED}
+        ]))
+        .unwrap(),
+        &[],
+    );
+    assert_eq!(
+        refused(&w.submit(&both).unwrap()),
+        "policy.lifetime_exceeded"
+    );
+    // ...but deprovisioning is never blocked,
+    let off = w.op(
+        &key(3),
+        chain.clone(),
+        "User",
+        &uuid(1),
+        Change::patch(&json!([{"op": "replace", "path": "active", "value": false}])).unwrap(),
+        &[],
+    );
+    applied(&w.submit(&off).unwrap());
+    // and neither is revocation, even by the over-long certificate itself.
+    let header = w.header(chain.clone());
+    let revoke = Envelope::new(
+        header,
+        Revocation {
+            target: chain[1].id(),
+            reason: None,
+            certificate: None,
+        },
+    )
+    .sign(&key(3));
+    applied(&w.submit(&revoke).unwrap());
+    // Level 1 is not capped: the admin still writes.
+    let admin = w.admin_chain();
+    let title = w.op(
+        &key(2),
+        admin,
+        "User",
+        &uuid(1),
+        Change::patch(&json!([{"op": "replace", "path": "name.givenName", "value": SEALED}]))
+            .unwrap(),
+        &[],
+    );
+    applied(&w.submit(&title).unwrap());
+    // A connector within the cap works.
+    let mut chain = w.admin_chain();
+    let mut short = claims(&key(4), 0, lifecycle_scope(), "short");
+    short.expires = short.not_before + 3_600;
+    chain.push(Certificate::issue(&key(2), Some(&chain[0]), short).unwrap());
+    let bytes = w.op(
+        &key(4),
+        chain,
+        "User",
+        &uuid(5),
+        Change::create(&user(SEALED, true)).unwrap(),
+        &[("username", Some(TOKEN_B))],
+    );
+    applied(&w.submit(&bytes).unwrap());
+    // Policy statements are bound too (by the caps in force before them): capping level 1
+    // is allowed once, and then the day-long admin can no longer change the policy; the root,
+    // which is no certificate, always can.
+    policy.lifetime_caps.set(1, 3_600).unwrap();
+    let admin = w.admin_chain();
+    applied(&policy_statement(
+        &mut w,
+        admin.clone(),
+        &key(2),
+        policy.to_cbor(),
+    ));
+    assert_eq!(
+        refused(&policy_statement(&mut w, admin, &key(2), policy.to_cbor())),
+        "policy.lifetime_exceeded"
+    );
+    let root = key(1);
+    applied(&policy_statement(
+        &mut w,
+        vec![],
+        &root,
+        TenantPolicy::default_policy().to_cbor(),
+    ));
+    assert!(w.state.tenant.as_ref().unwrap().lifetime_caps.is_empty());
+    // A malformed cap is refused as such, and changes nothing.
+    let mut doc = TenantPolicy::default_policy().to_cbor();
+    if let zkscim_proto::codec::Value::Map(m) = &mut doc {
+        m.push((
+            zkscim_proto::codec::Value::int(3),
+            zkscim_proto::codec::Value::Map(vec![(
+                zkscim_proto::codec::Value::Unsigned(0),
+                zkscim_proto::codec::Value::Unsigned(60),
+            )]),
+        ));
+    }
+    let d = policy_statement(&mut w, vec![], &root, doc);
+    assert_eq!(refused(&d), "policy.invalid_lifetime_caps");
+    assert!(w.state.tenant.as_ref().unwrap().lifetime_caps.is_empty());
+    // The whole history replays to the same verdicts.
+    assert!(replay_all(&w, &w.log).is_ok());
 }
 
 fn replay_all(w: &World, log: &[(LogEntry, Vec<u8>)]) -> Result<[u8; 32], (u64, String)> {

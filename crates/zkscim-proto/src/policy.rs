@@ -1,0 +1,533 @@
+//! Tenant policy: the document a policy statement carries (spec/policy.md, DESIGN §4).
+//!
+//! This module owns the policy document's encoding (the protection profile of `seal` plus the
+//! tenant's certificate lifetime caps) and the check of a certificate chain against those caps.
+//! It must never consult a clock or any state: a certificate's lifetime is `exp − nbf` of its
+//! signed claims, so the verdict depends on the signed bytes and the policy alone, and an auditor
+//! replaying the log reaches the same one.
+
+use crate::cert::{Certificate, MAX_CHAIN_LEN};
+use crate::codec::{self, CodecError, Limits, ShapeError, Value};
+use crate::seal::{ProfileError, ProtectionProfile};
+
+/// CBOR key of the lifetime caps in a policy document (keys 1 and 2 are the profile's).
+const POLICY_KEY_LIFETIME_CAPS: i64 = 3;
+
+/// The longest lifetime a cap may name: 100 years of seconds (a larger cap caps nothing).
+pub const MAX_LIFETIME_CAP_SECS: u64 = 100 * 366 * 86_400;
+
+/// Decoding limits: the profile's (map → array → map) plus nothing deeper.
+const POLICY_LIMITS: Limits = Limits {
+    max_bytes: 256 * 1024,
+    max_depth: 4,
+};
+
+/// Why a policy document was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PolicyError {
+    /// The bytes are not deterministic CBOR within limits.
+    #[error("policy document is not valid CBOR: {0}")]
+    Codec(#[from] CodecError),
+    /// The document is not a map with integer keys.
+    #[error(transparent)]
+    Shape(#[from] ShapeError),
+    /// The protection profile part (keys 1 and 2) is invalid.
+    #[error(transparent)]
+    Profile(#[from] ProfileError),
+    /// Lifetime caps (key 3) present but not a map of level → seconds.
+    #[error("lifetime caps must be a map from chain level to seconds, found {found}")]
+    CapsShape {
+        /// What was found instead.
+        found: String,
+    },
+    /// Lifetime caps present but empty (absent is how "no caps" is written, so the encoding of
+    /// a policy stays unique).
+    #[error("lifetime caps are empty: leave the field out to set no caps")]
+    CapsEmpty,
+    /// A level outside 1 to [`MAX_CHAIN_LEN`].
+    #[error(
+        "lifetime cap for chain level {level}: levels run from 1 (issued by the root) to {max}"
+    )]
+    CapLevel {
+        /// The level found.
+        level: u64,
+        /// The deepest level a chain can have.
+        max: usize,
+    },
+    /// A cap of 0 seconds or more than [`MAX_LIFETIME_CAP_SECS`].
+    #[error("lifetime cap for chain level {level} is {seconds} s; it must be 1 to {max} s")]
+    CapSeconds {
+        /// The level.
+        level: u64,
+        /// The cap found.
+        seconds: u64,
+        /// The largest cap allowed.
+        max: u64,
+    },
+    /// Levels not strictly ascending (a repeated level).
+    #[error("lifetime cap for chain level {level} repeats or is out of order")]
+    CapsNotCanonical {
+        /// The level out of place.
+        level: u64,
+    },
+}
+
+impl PolicyError {
+    /// Stable machine-readable code (profile, codec and shape errors keep their own codes).
+    pub fn code(&self) -> &'static str {
+        match self {
+            PolicyError::Codec(e) => e.code(),
+            PolicyError::Shape(e) => e.code(),
+            PolicyError::Profile(e) => e.code(),
+            PolicyError::CapsShape { .. } => "policy.caps_shape",
+            PolicyError::CapsEmpty => "policy.caps_empty",
+            PolicyError::CapLevel { .. } => "policy.cap_level",
+            PolicyError::CapSeconds { .. } => "policy.cap_seconds",
+            PolicyError::CapsNotCanonical { .. } => "policy.caps_not_canonical",
+        }
+    }
+
+    /// Whether the error is in the lifetime caps (key 3) rather than the profile or the framing.
+    pub fn in_lifetime_caps(&self) -> bool {
+        !matches!(
+            self,
+            PolicyError::Codec(_) | PolicyError::Shape(_) | PolicyError::Profile(_)
+        )
+    }
+}
+
+/// A certificate in a chain lives longer than the tenant's policy allows at its level.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "certificate at chain level {level} ({label}, id {id}) is valid for {lifetime} s; the tenant \
+     policy caps level {level} at {cap} s: issue a shorter-lived certificate"
+)]
+pub struct LifetimeExceeded {
+    /// 1 = issued by the root.
+    pub level: usize,
+    /// The certificate's label.
+    pub label: String,
+    /// The certificate's short id.
+    pub id: String,
+    /// `exp − nbf` in seconds.
+    pub lifetime: u64,
+    /// The cap that applies at this level.
+    pub cap: u64,
+}
+
+/// Certificate lifetime caps by chain level (DESIGN §4, "short-lived credentials").
+///
+/// Level 1 is a certificate issued by the tenant root, level 2 one issued under it, and so on.
+/// The cap of a level is the one configured at the deepest level at or above it, so
+/// `{2: 86400}` caps connectors and everything beneath them at 24 h and leaves level 1 free.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LifetimeCaps {
+    /// `(level, seconds)`, strictly ascending by level.
+    caps: Vec<(u8, u64)>,
+}
+
+impl LifetimeCaps {
+    /// No caps.
+    pub fn none() -> LifetimeCaps {
+        LifetimeCaps::default()
+    }
+
+    /// Whether no cap is set.
+    pub fn is_empty(&self) -> bool {
+        self.caps.is_empty()
+    }
+
+    /// The caps, ascending by level.
+    pub fn caps(&self) -> &[(u8, u64)] {
+        &self.caps
+    }
+
+    /// Sets (or replaces) the cap of `level`.
+    pub fn set(&mut self, level: u64, seconds: u64) -> Result<(), PolicyError> {
+        let level_u8 = valid_level(level)?;
+        valid_seconds(level, seconds)?;
+        match self.caps.binary_search_by_key(&level_u8, |(l, _)| *l) {
+            Ok(i) => {
+                if let Some(slot) = self.caps.get_mut(i) {
+                    slot.1 = seconds;
+                }
+            }
+            Err(i) => self.caps.insert(i, (level_u8, seconds)),
+        }
+        Ok(())
+    }
+
+    /// The cap that applies to a certificate at `level` (1-based), if any.
+    pub fn cap_for(&self, level: usize) -> Option<u64> {
+        self.caps
+            .iter()
+            .rev()
+            .find(|(l, _)| usize::from(*l) <= level)
+            .map(|(_, seconds)| *seconds)
+    }
+
+    /// Checks every certificate of `chain` (root-issued first) against its level's cap.
+    pub fn check(&self, chain: &[Certificate]) -> Result<(), LifetimeExceeded> {
+        if self.caps.is_empty() {
+            return Ok(());
+        }
+        for (position, cert) in chain.iter().enumerate() {
+            let level = position + 1;
+            let Some(cap) = self.cap_for(level) else {
+                continue;
+            };
+            let claims = cert.claims();
+            let lifetime = claims.expires.saturating_sub(claims.not_before);
+            if lifetime > cap {
+                return Err(LifetimeExceeded {
+                    level,
+                    label: claims.label.clone(),
+                    id: cert.id().short(),
+                    lifetime,
+                    cap,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn to_cbor(&self) -> Value {
+        Value::Map(
+            self.caps
+                .iter()
+                .map(|(level, seconds)| {
+                    (
+                        Value::Unsigned(u64::from(*level)),
+                        Value::Unsigned(*seconds),
+                    )
+                })
+                .collect(),
+        )
+    }
+
+    fn from_cbor(value: &Value) -> Result<LifetimeCaps, PolicyError> {
+        let Value::Map(entries) = value else {
+            return Err(PolicyError::CapsShape {
+                found: value.type_name().to_owned(),
+            });
+        };
+        if entries.is_empty() {
+            return Err(PolicyError::CapsEmpty);
+        }
+        let mut caps: Vec<(u8, u64)> = Vec::with_capacity(entries.len());
+        for (key, seconds) in entries {
+            let (Value::Unsigned(level), Value::Unsigned(seconds)) = (key, seconds) else {
+                return Err(PolicyError::CapsShape {
+                    found: format!("an entry {} → {}", key.type_name(), seconds.type_name()),
+                });
+            };
+            let level_u8 = valid_level(*level)?;
+            valid_seconds(*level, *seconds)?;
+            if caps.last().is_some_and(|(prev, _)| *prev >= level_u8) {
+                return Err(PolicyError::CapsNotCanonical { level: *level });
+            }
+            caps.push((level_u8, *seconds));
+        }
+        Ok(LifetimeCaps { caps })
+    }
+}
+
+fn valid_level(level: u64) -> Result<u8, PolicyError> {
+    let in_range = level >= 1 && usize::try_from(level).is_ok_and(|l| l <= MAX_CHAIN_LEN);
+    match u8::try_from(level) {
+        Ok(l) if in_range => Ok(l),
+        _ => Err(PolicyError::CapLevel {
+            level,
+            max: MAX_CHAIN_LEN,
+        }),
+    }
+}
+
+fn valid_seconds(level: u64, seconds: u64) -> Result<(), PolicyError> {
+    if seconds == 0 || seconds > MAX_LIFETIME_CAP_SECS {
+        return Err(PolicyError::CapSeconds {
+            level,
+            seconds,
+            max: MAX_LIFETIME_CAP_SECS,
+        });
+    }
+    Ok(())
+}
+
+/// A tenant's policy: what a policy statement sets, evaluated at every later decision.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TenantPolicy {
+    /// Which attributes are clear, sealed, or sealed + indexed.
+    pub profile: ProtectionProfile,
+    /// Certificate lifetime caps by chain level.
+    pub lifetime_caps: LifetimeCaps,
+}
+
+impl TenantPolicy {
+    /// The policy of a new tenant: the default profile and no lifetime caps.
+    pub fn default_policy() -> TenantPolicy {
+        TenantPolicy {
+            profile: ProtectionProfile::default_profile(),
+            lifetime_caps: LifetimeCaps::none(),
+        }
+    }
+
+    /// The CBOR form: the profile's map (keys 1 and 2) plus key 3, the lifetime caps, when any
+    /// are set. A policy without caps therefore encodes exactly as its profile does.
+    pub fn to_cbor(&self) -> Value {
+        let mut map = match self.profile.to_cbor() {
+            Value::Map(entries) => entries,
+            other => vec![(Value::int(1), other)],
+        };
+        if !self.lifetime_caps.is_empty() {
+            map.push((
+                Value::int(POLICY_KEY_LIFETIME_CAPS),
+                self.lifetime_caps.to_cbor(),
+            ));
+        }
+        Value::Map(map)
+    }
+
+    /// The deterministic CBOR bytes of [`TenantPolicy::to_cbor`].
+    pub fn to_bytes(&self) -> Vec<u8> {
+        self.to_cbor().to_bytes()
+    }
+
+    /// Decodes and validates bytes produced by [`TenantPolicy::to_bytes`] (or a bare protection
+    /// profile, which is a policy without caps), strictly: one policy has exactly one encoding.
+    pub fn from_bytes(bytes: &[u8]) -> Result<TenantPolicy, PolicyError> {
+        let value = codec::decode_with_limits(bytes, POLICY_LIMITS)?;
+        TenantPolicy::from_cbor(&value)
+    }
+
+    /// Validates a decoded CBOR value as a policy document (see [`TenantPolicy::from_bytes`]).
+    pub fn from_cbor(value: &Value) -> Result<TenantPolicy, PolicyError> {
+        let Value::Map(entries) = value else {
+            return Err(ShapeError::WrongType {
+                object: "policy document",
+                expected: "map",
+                found: value.type_name(),
+            }
+            .into());
+        };
+        let mut profile_entries = Vec::with_capacity(entries.len());
+        let mut caps = None;
+        for (key, item) in entries {
+            if key.as_i64() == Some(POLICY_KEY_LIFETIME_CAPS) {
+                caps = Some(LifetimeCaps::from_cbor(item)?);
+            } else {
+                profile_entries.push((key.clone(), item.clone()));
+            }
+        }
+        let profile = ProtectionProfile::from_cbor(&Value::Map(profile_entries))?;
+        Ok(TenantPolicy {
+            profile,
+            lifetime_caps: caps.unwrap_or_default(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cert::Claims;
+    use crate::keys::{KeyId, SigningKey};
+    use crate::scope::ScopeBuilder;
+
+    fn caps(pairs: &[(u64, u64)]) -> LifetimeCaps {
+        let mut c = LifetimeCaps::none();
+        for (level, seconds) in pairs {
+            c.set(*level, *seconds).unwrap();
+        }
+        c
+    }
+
+    #[test]
+    fn cap_of_a_level_is_the_deepest_configured_at_or_above_it() {
+        let c = caps(&[(2, 86_400), (4, 3_600)]);
+        assert_eq!(c.cap_for(1), None);
+        assert_eq!(c.cap_for(2), Some(86_400));
+        assert_eq!(c.cap_for(3), Some(86_400));
+        assert_eq!(c.cap_for(4), Some(3_600));
+        assert_eq!(c.cap_for(8), Some(3_600));
+    }
+
+    #[test]
+    fn policy_without_caps_encodes_as_its_profile() {
+        let p = TenantPolicy::default_policy();
+        assert_eq!(
+            p.to_bytes(),
+            ProtectionProfile::default_profile().to_bytes()
+        );
+        let back = TenantPolicy::from_bytes(&p.to_bytes()).unwrap();
+        assert_eq!(back, p);
+    }
+
+    #[test]
+    fn policy_with_caps_round_trips() {
+        let p = TenantPolicy {
+            profile: ProtectionProfile::default_profile(),
+            lifetime_caps: caps(&[(1, 90 * 86_400), (2, 86_400)]),
+        };
+        let bytes = p.to_bytes();
+        assert_eq!(TenantPolicy::from_bytes(&bytes).unwrap(), p);
+        // A bare profile is read as a policy without caps.
+        let bare = ProtectionProfile::default_profile().to_bytes();
+        assert!(TenantPolicy::from_bytes(&bare)
+            .unwrap()
+            .lifetime_caps
+            .is_empty());
+    }
+
+    /// The vector of spec/policy.md: the default profile, connectors capped at a day and
+    /// root-issued certificates at 90 days.
+    #[test]
+    fn spec_vector() {
+        let p = TenantPolicy {
+            profile: ProtectionProfile::default_profile(),
+            lifetime_caps: caps(&[(1, 90 * 86_400), (2, 86_400)]),
+        };
+        assert_eq!(
+            hex::encode(p.to_bytes()),
+            "a30101028da202666163746976650300a2026b646973706c61796e616d650302a2026a65787465726e616c69640302a2026b67726f7570732e247265660300a2026b67726f7570732e747970650300a2026c67726f7570732e76616c75650300a2026269640300a2026c6d656d626572732e247265660300a2026c6d656d626572732e747970650300a2026d6d656d626572732e76616c75650300a202646d6574610300a20267736368656d61730300a20268757365726e616d65030203a2011a0076a700021a00015180"
+        );
+    }
+
+    fn with_caps(caps: Value) -> Value {
+        let Value::Map(mut m) = ProtectionProfile::default_profile().to_cbor() else {
+            panic!("profile is a map")
+        };
+        m.push((Value::int(3), caps));
+        Value::Map(m)
+    }
+
+    #[test]
+    fn hostile_caps_are_refused_with_their_code() {
+        let cases: Vec<(Value, &str)> = vec![
+            (Value::Map(vec![]), "policy.caps_empty"),
+            (Value::Array(vec![]), "policy.caps_shape"),
+            (
+                Value::Map(vec![(Value::text("2"), Value::Unsigned(60))]),
+                "policy.caps_shape",
+            ),
+            (
+                Value::Map(vec![(Value::Unsigned(2), Value::Negative(0))]),
+                "policy.caps_shape",
+            ),
+            (
+                Value::Map(vec![(Value::Unsigned(0), Value::Unsigned(60))]),
+                "policy.cap_level",
+            ),
+            (
+                Value::Map(vec![(Value::Unsigned(9), Value::Unsigned(60))]),
+                "policy.cap_level",
+            ),
+            (
+                Value::Map(vec![(Value::Unsigned(u64::MAX), Value::Unsigned(60))]),
+                "policy.cap_level",
+            ),
+            (
+                Value::Map(vec![(Value::Unsigned(2), Value::Unsigned(0))]),
+                "policy.cap_seconds",
+            ),
+            (
+                Value::Map(vec![(
+                    Value::Unsigned(2),
+                    Value::Unsigned(MAX_LIFETIME_CAP_SECS + 1),
+                )]),
+                "policy.cap_seconds",
+            ),
+            (
+                Value::Map(vec![
+                    (Value::Unsigned(3), Value::Unsigned(60)),
+                    (Value::Unsigned(2), Value::Unsigned(60)),
+                ]),
+                "policy.caps_not_canonical",
+            ),
+            (
+                Value::Map(vec![
+                    (Value::Unsigned(2), Value::Unsigned(60)),
+                    (Value::Unsigned(2), Value::Unsigned(70)),
+                ]),
+                "policy.caps_not_canonical",
+            ),
+        ];
+        for (caps, code) in cases {
+            let e = TenantPolicy::from_cbor(&with_caps(caps.clone())).unwrap_err();
+            assert_eq!(e.code(), code, "{caps:?}: {e}");
+            assert!(e.in_lifetime_caps());
+        }
+        // Not a map at all, unknown keys and profile errors keep their own codes.
+        let e = TenantPolicy::from_cbor(&Value::Array(vec![])).unwrap_err();
+        assert_eq!(e.code(), "shape.wrong_type");
+        assert!(!e.in_lifetime_caps());
+        let Value::Map(mut m) =
+            with_caps(Value::Map(vec![(Value::Unsigned(2), Value::Unsigned(60))]))
+        else {
+            panic!()
+        };
+        m.push((Value::int(4), Value::Null));
+        let e = TenantPolicy::from_cbor(&Value::Map(m)).unwrap_err();
+        assert_eq!(e.code(), "shape.unknown_field");
+        assert!(TenantPolicy::from_bytes(&[0xff; 8]).is_err());
+    }
+
+    #[test]
+    fn set_refuses_what_decoding_refuses() {
+        let mut c = LifetimeCaps::none();
+        assert_eq!(c.set(0, 60).unwrap_err().code(), "policy.cap_level");
+        assert_eq!(c.set(9, 60).unwrap_err().code(), "policy.cap_level");
+        assert_eq!(c.set(1, 0).unwrap_err().code(), "policy.cap_seconds");
+        c.set(2, 60).unwrap();
+        c.set(2, 120).unwrap();
+        assert_eq!(c.caps(), &[(2, 120)]);
+    }
+
+    fn chain(lifetimes: &[u64]) -> Vec<Certificate> {
+        let scope = ScopeBuilder::new()
+            .operations(["create", "patch"])
+            .resource_types(["User"])
+            .attributes(["*"])
+            .capabilities(["delegate"])
+            .build()
+            .unwrap();
+        let mut issuer = SigningKey::from_seed(&[1; 32]);
+        let mut out: Vec<Certificate> = Vec::new();
+        for (i, lifetime) in lifetimes.iter().enumerate() {
+            let subject = SigningKey::from_seed(&[i as u8 + 2; 32]);
+            let claims = Claims {
+                issuer: KeyId([0; 32]),
+                subject: subject.public_key(),
+                tenant: "acme".into(),
+                not_before: 1_000,
+                expires: 1_000 + lifetime,
+                issued_at: 1_000,
+                nonce: [i as u8; 16],
+                parent: None,
+                depth: (lifetimes.len() - 1 - i) as u8,
+                label: format!("level-{}", i + 1),
+                scope: scope.clone(),
+            };
+            let cert = Certificate::issue(&issuer, out.last(), claims).unwrap();
+            out.push(cert);
+            issuer = subject;
+        }
+        out
+    }
+
+    #[test]
+    fn chain_check_names_the_certificate_over_its_cap() {
+        let c = caps(&[(2, 86_400), (3, 3_600)]);
+        // Level 1 is not capped; level 2 is capped at a day, level 3 (and deeper) at an hour.
+        assert!(c.check(&chain(&[365 * 86_400, 86_400, 3_600])).is_ok());
+        let e = c.check(&chain(&[365 * 86_400, 86_400, 3_601])).unwrap_err();
+        assert_eq!((e.level, e.lifetime, e.cap), (3, 3_601, 3_600));
+        assert_eq!(e.label, "level-3");
+        assert!(e.to_string().contains("level 3"), "{e}");
+        let e = c.check(&chain(&[365 * 86_400, 86_401])).unwrap_err();
+        assert_eq!((e.level, e.cap), (2, 86_400));
+        assert!(LifetimeCaps::none()
+            .check(&chain(&[u32::MAX.into()]))
+            .is_ok());
+    }
+}
