@@ -15,6 +15,7 @@ mod files;
 mod key;
 mod op;
 mod output;
+mod policy;
 mod quickstart;
 mod read;
 mod remote;
@@ -104,6 +105,10 @@ enum Command {
     /// Example: `zkscim list User --filter 'userName eq "alice@example.com"' --tenant-dir ./acme
     /// --key admin.pem --chain admin.chain`
     List(read::ListArgs),
+    /// Set the tenant policy (protection profile and certificate lifetime caps by chain level).
+    ///
+    /// Example: `zkscim policy --lifetime-cap 2=24h --tenant-dir ./acme --key acme/root.pem`
+    Policy(policy::PolicyArgs),
     /// Verify a tenant's log as an independent auditor; witness checkpoints.
     ///
     /// Example: `zkscim audit verify --server http://127.0.0.1:8422 --tenant acme --root
@@ -149,6 +154,7 @@ fn main() -> ExitCode {
         Command::Tenant(cmd) => tenant::run(cmd, &out),
         Command::Op(cmd) => op::run(cmd, &out),
         Command::Revoke(args) => revoke::run(args, &out),
+        Command::Policy(args) => policy::run(args, &out),
         Command::Submit(args) => submit::run(args, &out),
         Command::Get(args) => read::get(args, &out),
         Command::List(args) => read::list(args, &out),

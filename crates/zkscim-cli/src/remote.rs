@@ -39,6 +39,8 @@ pub fn hint_for(code: &str) -> String {
         ("replay", _) => "this nonce was already used: run the command again to sign a fresh operation (resubmitting identical bytes returns the original receipt)".into(),
         (_, "resource.exists") => "a resource with this id exists: use `zkscim op replace` or `zkscim op patch`, or create with another --id".into(),
         (_, "resource.not_found") | (_, "scim.not_found") => "no such resource: find its id with `zkscim list <Type>`".into(),
+        (_, "policy.lifetime_exceeded") => "a certificate of the chain lives longer than the tenant policy allows at its level: renew it shorter with `zkscim cert renew <cert> --issuer-key <issuer.pem> --parent <issuer.chain> --ttl <within the cap> --out <cert> --chain-out <chain> --force`, then retry (deactivations and revocations are never blocked)".into(),
+        (_, "policy.invalid_lifetime_caps") | (_, "policy.invalid_profile") => "the policy document does not decode: see the detail; `zkscim policy --lifetime-cap LEVEL=DURATION` builds a valid one from tenant.json".into(),
         ("policy", _) => "the tenant policy refused it: the detail names the capability or approval needed".into(),
         ("scim", _) => "fix the SCIM document as the detail says, then retry".into(),
         ("envelope", _) => "check this machine's clock (issued-at must be within the server's skew window), then retry".into(),

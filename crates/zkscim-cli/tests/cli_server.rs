@@ -736,3 +736,54 @@ fn bad_input_and_server_down() {
         server.url.as_str()
     );
 }
+
+/// `zkscim policy`: the root caps connector lifetimes; the day-long connector is refused until
+/// the caps are lifted by a new policy (which replaces the old one whole).
+#[test]
+fn policy_caps_connector_lifetime() {
+    let server = serve();
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    setup(d, &server.url);
+    std::fs::write(d.join("user.json"), USER).unwrap();
+    let create = |d: &Path, extra: &[&str]| {
+        let mut args = vec!["op", "create", "--type", "User", "user.json"];
+        args.extend_from_slice(extra);
+        run(d, &with(&args, &OKTA))
+    };
+    const ROOT: [&str; 4] = ["--tenant-dir", "acme", "--key", "acme/root.pem"];
+    let v = json(&run(
+        d,
+        &with(&["policy", "--lifetime-cap", "2=1h", "--json"], &ROOT),
+    ));
+    assert_eq!(v["status"], "applied", "{v}");
+    assert_eq!(
+        v["lifetime_caps"],
+        serde_json::json!([{"level": 2, "seconds": 3600}])
+    );
+    let e = fails(&create(d, &[]), 1, "policy.lifetime_exceeded");
+    assert!(e.contains("okta-prod"), "{e}");
+    // Bad caps never leave the machine.
+    fails(
+        &run(d, &with(&["policy", "--lifetime-cap", "9=1h"], &ROOT)),
+        2,
+        "levels run from 1",
+    );
+    // Policy statements are bound by the caps in force too.
+    let e = fails(
+        &run(d, &with(&["policy"], &OKTA)),
+        1,
+        "policy.lifetime_exceeded",
+    );
+    assert!(e.contains("cert renew"), "{e}");
+    // A policy without caps lifts them.
+    let v = json(&run(d, &with(&["policy", "--json"], &ROOT)));
+    assert_eq!(v["lifetime_caps"], serde_json::json!([]));
+    assert_eq!(json(&create(d, &["--json"]))["status"], "applied");
+    // The connector lacks the `policy` capability: the refusal is logged and says so.
+    fails(
+        &run(d, &with(&["policy"], &OKTA)),
+        1,
+        "policy.not_permitted",
+    );
+}
