@@ -405,3 +405,110 @@ fn forged_verdicts_with_a_valid_log_are_caught_by_re_derivation() {
         (3, "audit.verdict.refused_should_apply".to_owned())
     );
 }
+
+/// The auditor re-derives lifetime-cap verdicts from the logged policy: a clean log with a
+/// policy and a capped refusal audits clean, and the refusal forged into "applied" is caught.
+#[test]
+fn lifetime_cap_verdicts_are_re_derived() {
+    use zkscim_proto::envelope::{Envelope, PolicyUpdate};
+    use zkscim_proto::log_entry::Outcome;
+    use zkscim_proto::policy::TenantPolicy;
+    let (dir, server, t) = populated();
+    let mut policy = TenantPolicy::default_policy();
+    policy.lifetime_caps.set(2, 1_800).unwrap();
+    let statement = Envelope::new(
+        t.header(t.admin_chain()),
+        PolicyUpdate {
+            document: policy.to_cbor(),
+        },
+    )
+    .sign(&t.admin_key);
+    assert_eq!(server.submit("acme", &statement).status, 201);
+    let capped = server.submit(
+        "acme",
+        &t.op(
+            &t.connector_key,
+            t.connector_chain(),
+            create_user(&uuid(40), &token(40), true),
+        ),
+    );
+    assert_eq!(capped.status, 403, "{}", capped.text());
+    assert_eq!(capped.json()["zkscimCode"], "policy.lifetime_exceeded");
+    let capped_index = capped.json()["receipt"]["index"].as_u64().unwrap();
+    // Deactivation under the same over-long connector is applied.
+    let off = server.submit(
+        "acme",
+        &t.op(
+            &t.connector_key,
+            t.connector_chain(),
+            patch(
+                "User",
+                &uuid(1),
+                serde_json::json!([{"op": "replace", "path": "active", "value": false}]),
+            ),
+        ),
+    );
+    assert_eq!(off.status, 201, "{}", off.text());
+    let key = server
+        .get("/v1/tenants/acme/log/key", None)
+        .text()
+        .trim()
+        .to_owned();
+    let root = t.root.public_key().to_text();
+    let export = dir.path().join("acme.zkx");
+    let db = server.db.to_str().unwrap().to_owned();
+    assert!(zkscim(&[
+        "export",
+        "--db",
+        &db,
+        "--tenant",
+        "acme",
+        "--out",
+        export.to_str().unwrap()
+    ])
+    .status
+    .success());
+    let original = std::fs::read(&export).unwrap();
+    let audit = |bytes: &[u8], name: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, bytes).unwrap();
+        zkscim(&[
+            "audit",
+            "verify",
+            "--json",
+            "--export",
+            path.to_str().unwrap(),
+            "--root",
+            &root,
+            "--log-key",
+            &key,
+        ])
+    };
+    let clean = audit(&original, "clean.zkx");
+    assert!(
+        clean.status.success(),
+        "{}",
+        String::from_utf8_lossy(&clean.stdout)
+    );
+    let forged = forge(
+        &original,
+        &dir.path().join("zkscim.db.log-key.pem"),
+        "zkscim.local/acme",
+        |e| {
+            if e.seq == capped_index {
+                e.outcome = Outcome::Applied {
+                    version: Some("W/\"1\"".into()),
+                };
+            }
+        },
+    );
+    let o = audit(&forged, "forged.zkx");
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(
+        findings(&o),
+        [(
+            capped_index,
+            "audit.verdict.applied_should_refuse".to_owned()
+        )]
+    );
+}
