@@ -1589,6 +1589,56 @@ fn policy_caps_certificate_lifetime_by_level() {
     server.stop();
 }
 
+/// DESIGN §4: a tenant policy can require non-human identities to name an owner and carry a
+/// bounded expiry; the expiry stays readable (lifecycle metadata, clear by default).
+#[test]
+fn policy_requires_nhi_owner_and_expiry() {
+    use zkscim_proto::envelope::PolicyUpdate;
+    use zkscim_proto::policy::TenantPolicy;
+    const NHI: &str = "urn:zkscim:params:scim:schemas:extension:nhi:2.0:Lifecycle";
+    let (_dir, server) = start();
+    let t = Tenant::new("acme");
+    assert_eq!(server.genesis(&t).status, 201);
+    let v = server.verifier("acme");
+    let mut policy = TenantPolicy::default_policy();
+    policy.nhi.require("Agent").unwrap();
+    policy.nhi.set_max_expiry(30 * 86_400).unwrap();
+    let statement = Envelope::new(
+        t.header(t.admin_chain()),
+        PolicyUpdate {
+            document: policy.to_cbor(),
+        },
+    )
+    .sign(&t.admin_key);
+    applied(&server.submit("acme", &statement), &v, None);
+    let expires = zkscim_scim::datetime::format_rfc3339(now() + 7 * 86_400);
+    let agent = |owner: bool| {
+        let mut a = json!({
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Agent", NHI],
+            "name": SEALED,
+            NHI: {"expiresAt": expires},
+        });
+        if owner {
+            a["owners"] = json!([{"value": SEALED}]);
+        }
+        body("Agent", &uuid(1), Change::create(&a).unwrap(), &[], None)
+    };
+    let r = server.submit("acme", &t.op(&t.admin_key, t.admin_chain(), agent(false)));
+    refused_logged(&server, "acme", &v, &r, 400, "policy.nhi_owner_missing");
+    applied(
+        &server.submit("acme", &t.op(&t.admin_key, t.admin_chain(), agent(true))),
+        &v,
+        Some("W/\"1\""),
+    );
+    let path = format!("/scim/v2/acme/Agents/{}", uuid(1));
+    let r = server.get(
+        &path,
+        Some(&t.read_auth(&t.admin_key, t.admin_chain(), &path)),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()[NHI]["expiresAt"], expires.as_str(), "{}", r.text());
+}
+
 /// One log, one writer: a second server on the same database must refuse to start. Today it
 /// starts; its writer keeps stale log heads (its interleaved submissions fail with 503 until it
 /// reloads) and a stale copy of each tenant's protection profile, so it could decide under a

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::Args;
 use serde_json::json;
 use zkscim_proto::envelope::{Envelope, Header, PolicyUpdate};
-use zkscim_proto::policy::{LifetimeCaps, TenantPolicy};
+use zkscim_proto::policy::{LifetimeCaps, NhiRequirements, TenantPolicy};
 
 use crate::config::{Config, SignerArgs};
 use crate::duration::{now, parse_duration};
@@ -13,21 +13,32 @@ use crate::files::write_atomic;
 use crate::output::{CliError, Output};
 use crate::signer;
 
-/// Set the tenant policy: the protection profile recorded in tenant.json plus certificate
-/// lifetime caps by chain level. Signed by the tenant root or a key with the `policy`
-/// capability. The new policy replaces the old one whole: caps not given are removed.
+/// Set the tenant policy: the protection profile recorded in tenant.json, certificate lifetime
+/// caps by chain level, and what non-human identities must carry. Signed by the tenant root or a
+/// key with the `policy` capability. The new policy replaces the old one whole: caps and
+/// requirements not given are removed.
 ///
 /// Level 1 is a certificate issued by the root, level 2 one issued under it, and so on; a cap
 /// also binds every deeper level that has none of its own. Deprovisioning and revocation are
 /// never blocked by caps.
 ///
-/// Example: `zkscim policy --lifetime-cap 1=90d --lifetime-cap 2=24h --tenant-dir ./acme --key
-/// acme/root.pem`
+/// With --nhi-type, every resource of that type (Agent, AgenticApplication) must name an owner
+/// and carry an expiry (`urn:zkscim:params:scim:schemas:extension:nhi:2.0:Lifecycle:expiresAt`),
+/// which --nhi-max-expiry bounds; deactivation is never blocked.
+///
+/// Example: `zkscim policy --lifetime-cap 1=90d --lifetime-cap 2=24h --nhi-type Agent
+/// --nhi-max-expiry 90d --tenant-dir ./acme --key acme/root.pem`
 #[derive(Debug, Args)]
 pub struct PolicyArgs {
     /// A cap as LEVEL=DURATION (`2=24h`: connectors at most a day). Repeat for more levels.
     #[arg(long = "lifetime-cap", value_name = "LEVEL=DURATION")]
     lifetime_caps: Vec<String>,
+    /// A resource type whose resources must name an owner and carry an expiry. Repeatable.
+    #[arg(long = "nhi-type", value_name = "TYPE")]
+    nhi_types: Vec<String>,
+    /// The latest expiry accepted, as a duration from each decision (needs --nhi-type).
+    #[arg(long, value_name = "DURATION", requires = "nhi_types")]
+    nhi_max_expiry: Option<String>,
     #[command(flatten)]
     signer: SignerArgs,
     /// Also (or, without --server, only) write the signed policy statement here.
@@ -66,14 +77,33 @@ fn parse_caps(args: &[String]) -> Result<LifetimeCaps, CliError> {
     Ok(caps)
 }
 
+/// Builds the NHI requirements from `--nhi-type` and `--nhi-max-expiry`.
+fn parse_nhi(types: &[String], max_expiry: Option<&str>) -> Result<NhiRequirements, CliError> {
+    let bad = |e: zkscim_proto::policy::PolicyError| {
+        CliError::new(e.code(), e.to_string())
+            .hint("name resource types as the server lists them (Agent, AgenticApplication); give --nhi-max-expiry as a duration such as 90d")
+            .input()
+    };
+    let mut nhi = NhiRequirements::none();
+    for t in types {
+        nhi.require(t).map_err(bad)?;
+    }
+    if let Some(text) = max_expiry {
+        nhi.set_max_expiry(parse_duration(text)?).map_err(bad)?;
+    }
+    Ok(nhi)
+}
+
 pub fn run(a: PolicyArgs, out: &Output) -> Result<(), CliError> {
     let caps = parse_caps(&a.lifetime_caps)?;
+    let nhi = parse_nhi(&a.nhi_types, a.nhi_max_expiry.as_deref())?;
     let cfg = Config::load()?;
     let resolved = a.signer.clone().resolve(&cfg)?;
     let s = signer::load(&resolved)?;
     let policy = TenantPolicy {
         profile: s.tenant.profile()?,
         lifetime_caps: caps,
+        nhi,
     };
     let server = match (&a.out, &resolved.server_flag) {
         (Some(_), None) => None,
@@ -106,7 +136,7 @@ pub fn run(a: PolicyArgs, out: &Output) -> Result<(), CliError> {
     if let Some(path) = &a.out {
         write_atomic(path, &bytes, a.force)?;
     }
-    let caps_text = if policy.lifetime_caps.is_empty() {
+    let mut caps_text = if policy.lifetime_caps.is_empty() {
         "no lifetime caps".to_owned()
     } else {
         policy
@@ -117,6 +147,17 @@ pub fn run(a: PolicyArgs, out: &Output) -> Result<(), CliError> {
             .collect::<Vec<_>>()
             .join(", ")
     };
+    if !policy.nhi.is_empty() {
+        caps_text.push_str(&format!(
+            "; {} must name an owner and carry an expiry{}",
+            policy.nhi.types().join(", "),
+            policy
+                .nhi
+                .max_expiry()
+                .map(|m| format!(" at most {m} s ahead"))
+                .unwrap_or_default()
+        ));
+    }
     let human = match &applied {
         Some(r) => format!(
             "tenant policy set at log index {} (receipt verified): {caps_text}",
@@ -140,6 +181,10 @@ pub fn run(a: PolicyArgs, out: &Output) -> Result<(), CliError> {
                 .iter()
                 .map(|(level, seconds)| json!({"level": level, "seconds": seconds}))
                 .collect::<Vec<_>>(),
+            "nhi": {
+                "types": policy.nhi.types(),
+                "max_expiry_seconds": policy.nhi.max_expiry(),
+            },
             "index": applied.as_ref().map(|r| r.index),
             "receipt": applied.as_ref().map(|r| r.receipt.clone()),
             "file": a.out,
@@ -174,5 +219,16 @@ mod tests {
         }
         let e = parse_caps(&strings(&["2=1h", "2=2h"])).unwrap_err();
         assert!(e.message.contains("twice"), "{e:?}");
+    }
+
+    #[test]
+    fn nhi_flags_parse_and_refuse_clearly() {
+        let nhi = parse_nhi(&strings(&["Agent", "AgenticApplication"]), Some("90d")).unwrap();
+        assert_eq!(nhi.types(), ["Agent", "AgenticApplication"]);
+        assert_eq!(nhi.max_expiry(), Some(90 * 86_400));
+        let e = parse_nhi(&strings(&["Agent Smith"]), None).unwrap_err();
+        assert_eq!((e.code.as_str(), e.exit), ("policy.nhi_type", 2));
+        let e = parse_nhi(&strings(&["Agent"]), Some("0s")).unwrap_err();
+        assert_eq!(e.exit, 2, "{e:?}");
     }
 }

@@ -13,6 +13,16 @@ use crate::seal::{ProfileError, ProtectionProfile};
 /// CBOR key of the lifetime caps in a policy document (keys 1 and 2 are the profile's).
 const POLICY_KEY_LIFETIME_CAPS: i64 = 3;
 
+/// CBOR key of the non-human-identity requirements in a policy document.
+const POLICY_KEY_NHI: i64 = 4;
+/// Keys inside the NHI requirements map.
+const NHI_KEY_TYPES: i64 = 1;
+const NHI_KEY_MAX_EXPIRY: i64 = 2;
+/// The longest resource type name the NHI requirements may list.
+const MAX_RESOURCE_TYPE_LEN: usize = 64;
+/// How many resource types the NHI requirements may list.
+const MAX_NHI_TYPES: usize = 64;
+
 /// The longest lifetime a cap may name: 100 years of seconds (a larger cap caps nothing).
 pub const MAX_LIFETIME_CAP_SECS: u64 = 100 * 366 * 86_400;
 
@@ -64,6 +74,32 @@ pub enum PolicyError {
         /// The largest cap allowed.
         max: u64,
     },
+    /// NHI requirements (key 4) not of the documented shape.
+    #[error("non-human-identity requirements: {reason}")]
+    NhiShape {
+        /// What is wrong.
+        reason: String,
+    },
+    /// A resource type name that is empty, too long or not made of letters, digits, `-`, `_`.
+    #[error("non-human-identity requirements: {name:?} is not a resource type name (1 to 64 of A-Z, a-z, 0-9, '-', '_')")]
+    NhiType {
+        /// The name found.
+        name: String,
+    },
+    /// Resource types not strictly ascending (a repeated type).
+    #[error("non-human-identity requirements: resource type {name:?} repeats or is out of order")]
+    NhiNotCanonical {
+        /// The name out of place.
+        name: String,
+    },
+    /// A maximum expiry of 0 s or more than [`MAX_LIFETIME_CAP_SECS`].
+    #[error("non-human-identity requirements: maximum expiry {seconds} s must be 1 to {max} s")]
+    NhiMaxExpiry {
+        /// The value found.
+        seconds: u64,
+        /// The largest allowed.
+        max: u64,
+    },
     /// Levels not strictly ascending (a repeated level).
     #[error("lifetime cap for chain level {level} repeats or is out of order")]
     CapsNotCanonical {
@@ -84,16 +120,42 @@ impl PolicyError {
             PolicyError::CapLevel { .. } => "policy.cap_level",
             PolicyError::CapSeconds { .. } => "policy.cap_seconds",
             PolicyError::CapsNotCanonical { .. } => "policy.caps_not_canonical",
+            PolicyError::NhiShape { .. } => "policy.nhi_shape",
+            PolicyError::NhiType { .. } => "policy.nhi_type",
+            PolicyError::NhiNotCanonical { .. } => "policy.nhi_not_canonical",
+            PolicyError::NhiMaxExpiry { .. } => "policy.nhi_max_expiry",
         }
     }
 
-    /// Whether the error is in the lifetime caps (key 3) rather than the profile or the framing.
-    pub fn in_lifetime_caps(&self) -> bool {
-        !matches!(
-            self,
-            PolicyError::Codec(_) | PolicyError::Shape(_) | PolicyError::Profile(_)
-        )
+    /// Which part of the document is wrong: the framing or the profile (keys 1, 2), the lifetime
+    /// caps (key 3) or the non-human-identity requirements (key 4).
+    pub fn part(&self) -> PolicyPart {
+        match self {
+            PolicyError::Codec(_) | PolicyError::Shape(_) | PolicyError::Profile(_) => {
+                PolicyPart::Profile
+            }
+            PolicyError::CapsShape { .. }
+            | PolicyError::CapsEmpty
+            | PolicyError::CapLevel { .. }
+            | PolicyError::CapSeconds { .. }
+            | PolicyError::CapsNotCanonical { .. } => PolicyPart::LifetimeCaps,
+            PolicyError::NhiShape { .. }
+            | PolicyError::NhiType { .. }
+            | PolicyError::NhiNotCanonical { .. }
+            | PolicyError::NhiMaxExpiry { .. } => PolicyPart::Nhi,
+        }
     }
+}
+
+/// A part of a policy document, as [`PolicyError::part`] names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PolicyPart {
+    /// The framing or the protection profile.
+    Profile,
+    /// The lifetime caps.
+    LifetimeCaps,
+    /// The non-human-identity requirements.
+    Nhi,
 }
 
 /// A certificate in a chain lives longer than the tenant's policy allows at its level.
@@ -254,6 +316,154 @@ fn valid_seconds(level: u64, seconds: u64) -> Result<(), PolicyError> {
     Ok(())
 }
 
+/// Non-human-identity requirements (DESIGN §4): resources of the listed types must carry an owner
+/// and an expiry, and the expiry may be bounded. The check itself needs SCIM and the decision
+/// time, so it lives with the rules; this is the data and its encoding.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NhiRequirements {
+    /// Resource type names, strictly ascending.
+    types: Vec<String>,
+    /// Longest time from the decision to the expiry, when bounded.
+    max_expiry: Option<u64>,
+}
+
+impl NhiRequirements {
+    /// No requirements.
+    pub fn none() -> NhiRequirements {
+        NhiRequirements::default()
+    }
+
+    /// Whether no resource type is listed (then nothing is required).
+    pub fn is_empty(&self) -> bool {
+        self.types.is_empty()
+    }
+
+    /// The listed resource types, ascending.
+    pub fn types(&self) -> &[String] {
+        &self.types
+    }
+
+    /// The longest time from a decision to the expiry it accepts, if bounded.
+    pub fn max_expiry(&self) -> Option<u64> {
+        self.max_expiry
+    }
+
+    /// Whether resources of `resource_type` (exact name) must carry an owner and an expiry.
+    pub fn applies_to(&self, resource_type: &str) -> bool {
+        self.types
+            .binary_search_by(|t| t.as_str().cmp(resource_type))
+            .is_ok()
+    }
+
+    /// Lists `resource_type` (idempotent).
+    pub fn require(&mut self, resource_type: &str) -> Result<(), PolicyError> {
+        valid_type_name(resource_type)?;
+        if let Err(i) = self
+            .types
+            .binary_search_by(|t| t.as_str().cmp(resource_type))
+        {
+            if self.types.len() >= MAX_NHI_TYPES {
+                return Err(PolicyError::NhiShape {
+                    reason: format!("more than {MAX_NHI_TYPES} resource types"),
+                });
+            }
+            self.types.insert(i, resource_type.to_owned());
+        }
+        Ok(())
+    }
+
+    /// Bounds the expiry to at most `seconds` after the decision.
+    pub fn set_max_expiry(&mut self, seconds: u64) -> Result<(), PolicyError> {
+        valid_max_expiry(seconds)?;
+        self.max_expiry = Some(seconds);
+        Ok(())
+    }
+
+    fn to_cbor(&self) -> Value {
+        crate::codec::MapBuilder::new()
+            .field(
+                NHI_KEY_TYPES,
+                Value::Array(self.types.iter().map(Value::text).collect()),
+            )
+            .optional(NHI_KEY_MAX_EXPIRY, self.max_expiry.map(Value::Unsigned))
+            .build()
+    }
+
+    fn from_cbor(value: &Value) -> Result<NhiRequirements, PolicyError> {
+        let shape = |e: ShapeError| PolicyError::NhiShape {
+            reason: e.to_string(),
+        };
+        let mut reader = crate::codec::FieldReader::new("non-human-identity requirements", value)
+            .map_err(shape)?;
+        let types = reader.text_array(NHI_KEY_TYPES, "types").map_err(shape)?;
+        let max_expiry = match reader.optional(NHI_KEY_MAX_EXPIRY) {
+            Some(Value::Unsigned(seconds)) => Some(*seconds),
+            Some(other) => {
+                return Err(PolicyError::NhiShape {
+                    reason: format!(
+                        "maximum expiry must be an unsigned integer, found {}",
+                        other.type_name()
+                    ),
+                })
+            }
+            None => None,
+        };
+        reader.finish().map_err(shape)?;
+        if types.is_empty() {
+            return Err(PolicyError::NhiShape {
+                reason: "no resource type listed: leave the field out to require nothing".into(),
+            });
+        }
+        if types.len() > MAX_NHI_TYPES {
+            return Err(PolicyError::NhiShape {
+                reason: format!("more than {MAX_NHI_TYPES} resource types"),
+            });
+        }
+        let mut out: Vec<String> = Vec::with_capacity(types.len());
+        for name in types {
+            valid_type_name(name)?;
+            if out.last().is_some_and(|prev| prev.as_str() >= name) {
+                return Err(PolicyError::NhiNotCanonical {
+                    name: name.to_owned(),
+                });
+            }
+            out.push(name.to_owned());
+        }
+        if let Some(seconds) = max_expiry {
+            valid_max_expiry(seconds)?;
+        }
+        Ok(NhiRequirements {
+            types: out,
+            max_expiry,
+        })
+    }
+}
+
+fn valid_type_name(name: &str) -> Result<(), PolicyError> {
+    let ok = !name.is_empty()
+        && name.len() <= MAX_RESOURCE_TYPE_LEN
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if ok {
+        Ok(())
+    } else {
+        Err(PolicyError::NhiType {
+            name: name.chars().take(MAX_RESOURCE_TYPE_LEN + 1).collect(),
+        })
+    }
+}
+
+fn valid_max_expiry(seconds: u64) -> Result<(), PolicyError> {
+    if seconds == 0 || seconds > MAX_LIFETIME_CAP_SECS {
+        return Err(PolicyError::NhiMaxExpiry {
+            seconds,
+            max: MAX_LIFETIME_CAP_SECS,
+        });
+    }
+    Ok(())
+}
+
 /// A tenant's policy: what a policy statement sets, evaluated at every later decision.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TenantPolicy {
@@ -261,6 +471,8 @@ pub struct TenantPolicy {
     pub profile: ProtectionProfile,
     /// Certificate lifetime caps by chain level.
     pub lifetime_caps: LifetimeCaps,
+    /// What non-human identities must carry.
+    pub nhi: NhiRequirements,
 }
 
 impl TenantPolicy {
@@ -269,11 +481,13 @@ impl TenantPolicy {
         TenantPolicy {
             profile: ProtectionProfile::default_profile(),
             lifetime_caps: LifetimeCaps::none(),
+            nhi: NhiRequirements::none(),
         }
     }
 
-    /// The CBOR form: the profile's map (keys 1 and 2) plus key 3, the lifetime caps, when any
-    /// are set. A policy without caps therefore encodes exactly as its profile does.
+    /// The CBOR form: the profile's map (keys 1 and 2) plus key 3, the lifetime caps, and key 4,
+    /// the NHI requirements, each only when set. A policy without either therefore encodes
+    /// exactly as its profile does.
     pub fn to_cbor(&self) -> Value {
         let mut map = match self.profile.to_cbor() {
             Value::Map(entries) => entries,
@@ -284,6 +498,9 @@ impl TenantPolicy {
                 Value::int(POLICY_KEY_LIFETIME_CAPS),
                 self.lifetime_caps.to_cbor(),
             ));
+        }
+        if !self.nhi.is_empty() {
+            map.push((Value::int(POLICY_KEY_NHI), self.nhi.to_cbor()));
         }
         Value::Map(map)
     }
@@ -312,17 +529,19 @@ impl TenantPolicy {
         };
         let mut profile_entries = Vec::with_capacity(entries.len());
         let mut caps = None;
+        let mut nhi = None;
         for (key, item) in entries {
-            if key.as_i64() == Some(POLICY_KEY_LIFETIME_CAPS) {
-                caps = Some(LifetimeCaps::from_cbor(item)?);
-            } else {
-                profile_entries.push((key.clone(), item.clone()));
+            match key.as_i64() {
+                Some(POLICY_KEY_LIFETIME_CAPS) => caps = Some(LifetimeCaps::from_cbor(item)?),
+                Some(POLICY_KEY_NHI) => nhi = Some(NhiRequirements::from_cbor(item)?),
+                _ => profile_entries.push((key.clone(), item.clone())),
             }
         }
         let profile = ProtectionProfile::from_cbor(&Value::Map(profile_entries))?;
         Ok(TenantPolicy {
             profile,
             lifetime_caps: caps.unwrap_or_default(),
+            nhi: nhi.unwrap_or_default(),
         })
     }
 }
@@ -368,6 +587,7 @@ mod tests {
         let p = TenantPolicy {
             profile: ProtectionProfile::default_profile(),
             lifetime_caps: caps(&[(1, 90 * 86_400), (2, 86_400)]),
+            nhi: nhi(&["Agent", "AgenticApplication"], Some(30 * 86_400)),
         };
         let bytes = p.to_bytes();
         assert_eq!(TenantPolicy::from_bytes(&bytes).unwrap(), p);
@@ -386,10 +606,112 @@ mod tests {
         let p = TenantPolicy {
             profile: ProtectionProfile::default_profile(),
             lifetime_caps: caps(&[(1, 90 * 86_400), (2, 86_400)]),
+            nhi: NhiRequirements::none(),
         };
         assert_eq!(
             hex::encode(p.to_bytes()),
-            "a30101028da202666163746976650300a2026b646973706c61796e616d650302a2026a65787465726e616c69640302a2026b67726f7570732e247265660300a2026b67726f7570732e747970650300a2026c67726f7570732e76616c75650300a2026269640300a2026c6d656d626572732e247265660300a2026c6d656d626572732e747970650300a2026d6d656d626572732e76616c75650300a202646d6574610300a20267736368656d61730300a20268757365726e616d65030203a2011a0076a700021a00015180"
+            "a30101028ea202666163746976650300a2026b646973706c61796e616d650302a2026a65787465726e616c69640302a2026b67726f7570732e247265660300a2026b67726f7570732e747970650300a2026c67726f7570732e76616c75650300a2026269640300a2026c6d656d626572732e247265660300a2026c6d656d626572732e747970650300a2026d6d656d626572732e76616c75650300a202646d6574610300a20267736368656d61730300a202784475726e3a7a6b7363696d3a706172616d733a7363696d3a736368656d61733a657874656e73696f6e3a6e68693a322e303a6c6966656379636c653a6578706972657361740300a20268757365726e616d65030203a2011a0076a700021a00015180"
+        );
+    }
+
+    fn nhi(types: &[&str], max_expiry: Option<u64>) -> NhiRequirements {
+        let mut n = NhiRequirements::none();
+        for t in types {
+            n.require(t).unwrap();
+        }
+        if let Some(m) = max_expiry {
+            n.set_max_expiry(m).unwrap();
+        }
+        n
+    }
+
+    #[test]
+    fn nhi_requirements_round_trip_and_hostile_input_is_refused() {
+        let n = nhi(&["AgenticApplication", "Agent", "Agent"], None);
+        assert_eq!(n.types(), ["Agent", "AgenticApplication"]);
+        assert!(n.applies_to("Agent") && !n.applies_to("agent") && !n.applies_to("User"));
+        let p = TenantPolicy {
+            nhi: n,
+            ..TenantPolicy::default_policy()
+        };
+        assert_eq!(TenantPolicy::from_bytes(&p.to_bytes()).unwrap(), p);
+        let doc = |nhi: Value| {
+            let Value::Map(mut m) = ProtectionProfile::default_profile().to_cbor() else {
+                panic!("profile is a map")
+            };
+            m.push((Value::int(4), nhi));
+            Value::Map(m)
+        };
+        let types = |names: &[&str]| Value::Array(names.iter().map(|n| Value::text(*n)).collect());
+        let cases: Vec<(Value, &str)> = vec![
+            (Value::Null, "policy.nhi_shape"),
+            (Value::Map(vec![]), "policy.nhi_shape"),
+            (
+                Value::Map(vec![(Value::int(1), types(&[]))]),
+                "policy.nhi_shape",
+            ),
+            (
+                Value::Map(vec![(Value::int(1), types(&[""]))]),
+                "policy.nhi_type",
+            ),
+            (
+                Value::Map(vec![(Value::int(1), types(&["Agent Smith"]))]),
+                "policy.nhi_type",
+            ),
+            (
+                Value::Map(vec![(Value::int(1), types(&[&"A".repeat(65)]))]),
+                "policy.nhi_type",
+            ),
+            (
+                Value::Map(vec![(Value::int(1), types(&["Agent", "Agent"]))]),
+                "policy.nhi_not_canonical",
+            ),
+            (
+                Value::Map(vec![(Value::int(1), types(&["User", "Agent"]))]),
+                "policy.nhi_not_canonical",
+            ),
+            (
+                Value::Map(vec![
+                    (Value::int(1), types(&["Agent"])),
+                    (Value::int(2), Value::Unsigned(0)),
+                ]),
+                "policy.nhi_max_expiry",
+            ),
+            (
+                Value::Map(vec![
+                    (Value::int(1), types(&["Agent"])),
+                    (Value::int(2), Value::text("30d")),
+                ]),
+                "policy.nhi_shape",
+            ),
+            (
+                Value::Map(vec![
+                    (Value::int(1), types(&["Agent"])),
+                    (Value::int(3), Value::Null),
+                ]),
+                "policy.nhi_shape",
+            ),
+            (
+                Value::Map(vec![(
+                    Value::int(1),
+                    Value::Array((0..65).map(|i| Value::text(format!("T{i:03}"))).collect()),
+                )]),
+                "policy.nhi_shape",
+            ),
+        ];
+        for (nhi, code) in cases {
+            let e = TenantPolicy::from_cbor(&doc(nhi.clone())).unwrap_err();
+            assert_eq!(e.code(), code, "{nhi:?}: {e}");
+            assert_eq!(e.part(), PolicyPart::Nhi);
+        }
+        let mut n = NhiRequirements::none();
+        assert_eq!(
+            n.require("no spaces").unwrap_err().code(),
+            "policy.nhi_type"
+        );
+        assert_eq!(
+            n.set_max_expiry(0).unwrap_err().code(),
+            "policy.nhi_max_expiry"
         );
     }
 
@@ -455,18 +777,18 @@ mod tests {
         for (caps, code) in cases {
             let e = TenantPolicy::from_cbor(&with_caps(caps.clone())).unwrap_err();
             assert_eq!(e.code(), code, "{caps:?}: {e}");
-            assert!(e.in_lifetime_caps());
+            assert_eq!(e.part(), PolicyPart::LifetimeCaps);
         }
         // Not a map at all, unknown keys and profile errors keep their own codes.
         let e = TenantPolicy::from_cbor(&Value::Array(vec![])).unwrap_err();
         assert_eq!(e.code(), "shape.wrong_type");
-        assert!(!e.in_lifetime_caps());
+        assert_eq!(e.part(), PolicyPart::Profile);
         let Value::Map(mut m) =
             with_caps(Value::Map(vec![(Value::Unsigned(2), Value::Unsigned(60))]))
         else {
             panic!()
         };
-        m.push((Value::int(4), Value::Null));
+        m.push((Value::int(5), Value::Null));
         let e = TenantPolicy::from_cbor(&Value::Map(m)).unwrap_err();
         assert_eq!(e.code(), "shape.unknown_field");
         assert!(TenantPolicy::from_bytes(&[0xff; 8]).is_err());

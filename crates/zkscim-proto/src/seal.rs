@@ -1153,8 +1153,8 @@ impl ProtectionProfile {
         }
     }
 
-    /// DESIGN §3: `id`, `schemas`, `meta` (all lifecycle metadata), `active`, and the ids, types
-    /// and references of `members` and `groups` clear; `userName`, `externalId`, `displayName`
+    /// DESIGN §3: `id`, `schemas`, `meta` (all lifecycle metadata), `active`, a non-human
+    /// identity's expiry, and the ids, types and references of `members` and `groups` clear; `userName`, `externalId`, `displayName`
     /// sealed + indexed; every other string leaf sealed.
     pub fn default_profile() -> ProtectionProfile {
         let rules: &[(&str, Protection)] = &[
@@ -1171,6 +1171,10 @@ impl ProtectionProfile {
             ("username", Protection::SealedIndexed),
             ("externalid", Protection::SealedIndexed),
             ("displayname", Protection::SealedIndexed),
+            (
+                "urn:zkscim:params:scim:schemas:extension:nhi:2.0:lifecycle:expiresat",
+                Protection::Clear,
+            ),
         ];
         let mut profile = ProtectionProfile::new(Protection::Sealed);
         for (path, protection) in rules {

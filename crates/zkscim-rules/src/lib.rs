@@ -29,7 +29,7 @@ use zkscim_proto::cert::{CertId, Certificate, ChainContext, VerifiedCache, Verif
 use zkscim_proto::envelope::{Change, EnvelopeError, OperationBody, Signed, Statement, Verified};
 use zkscim_proto::keys::PublicKey;
 use zkscim_proto::log_entry::EntryKind;
-use zkscim_proto::policy::{LifetimeCaps, TenantPolicy};
+use zkscim_proto::policy::{LifetimeCaps, NhiRequirements, PolicyPart, TenantPolicy};
 use zkscim_proto::scope::{AttrPath, Capability, Operation};
 use zkscim_proto::seal::{self, Protection, ProtectionProfile};
 use zkscim_scim::{ResourceSchema, SchemaRegistry, Uniqueness};
@@ -63,6 +63,8 @@ pub struct TenantInfo {
     pub profile: ProtectionProfile,
     /// Certificate lifetime caps by chain level (none until a policy statement sets them).
     pub lifetime_caps: LifetimeCaps,
+    /// What non-human identities must carry (nothing until a policy statement says).
+    pub nhi: NhiRequirements,
 }
 
 impl TenantInfo {
@@ -73,6 +75,7 @@ impl TenantInfo {
             root,
             profile: ProtectionProfile::default_profile(),
             lifetime_caps: LifetimeCaps::none(),
+            nhi: NhiRequirements::none(),
         }
     }
 
@@ -80,6 +83,7 @@ impl TenantInfo {
     pub fn set_policy(&mut self, policy: &TenantPolicy) {
         self.profile = policy.profile.clone();
         self.lifetime_caps = policy.lifetime_caps.clone();
+        self.nhi = policy.nhi.clone();
     }
 }
 
@@ -629,10 +633,10 @@ fn decide_policy(v: &Verified<zkscim_proto::envelope::PolicyUpdate>) -> Verdict 
             effects: vec![Effect::SetPolicy(policy)],
         },
         Err(e) => {
-            let code = if e.in_lifetime_caps() {
-                "policy.invalid_lifetime_caps"
-            } else {
-                "policy.invalid_profile"
+            let code = match e.part() {
+                PolicyPart::Profile => "policy.invalid_profile",
+                PolicyPart::LifetimeCaps => "policy.invalid_lifetime_caps",
+                PolicyPart::Nhi => "policy.invalid_nhi",
             };
             Verdict::Refused(
                 Refusal::new(code, 400, format!("policy document: {e}")).scim("invalidValue"),
@@ -893,6 +897,9 @@ fn decide_operation(
         if let Some(r) = check_lifetime(tenant, &v.header().chain) {
             return refuse(r);
         }
+        if let Some(r) = check_nhi(&tenant.nhi, rtype, id, &result, now) {
+            return refuse(r);
+        }
     }
     // Reactivation needs the capability.
     if has_lifecycle(&rs) {
@@ -1108,6 +1115,88 @@ fn collect_quoted(text: &str, out: &mut BTreeSet<String>) {
         out.insert(after.get(..end).unwrap_or_default().to_owned());
         rest = after.get(end + 1..).unwrap_or_default();
     }
+}
+
+/// The member of a JSON object named `key`, compared case-insensitively as SCIM names are.
+fn member<'a>(object: &'a Json, key: &str) -> Option<&'a Json> {
+    object
+        .as_object()?
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(key))
+        .map(|(_, v)| v)
+}
+
+/// DESIGN §4: a non-human identity of a type the tenant policy lists must carry an owner and an
+/// expiry (spec/policy.md §2). Sealed values count by their presence, since the server cannot
+/// read them; a bounded expiry must therefore be clear. `now` is the decision time.
+fn check_nhi(
+    nhi: &NhiRequirements,
+    rtype: &str,
+    id: &str,
+    result: &Json,
+    now: u64,
+) -> Option<Refusal> {
+    if !nhi.applies_to(rtype) {
+        return None;
+    }
+    let refusal =
+        |code: &str, detail: String| Some(Refusal::new(code, 400, detail).scim("invalidValue"));
+    let has_owner = member(result, "owners")
+        .and_then(Json::as_array)
+        .is_some_and(|owners| {
+            owners.iter().any(|o| {
+                member(o, "value")
+                    .and_then(Json::as_str)
+                    .is_some_and(|v| !v.is_empty())
+            })
+        });
+    if !has_owner {
+        return refusal(
+            "policy.nhi_owner_missing",
+            format!("{rtype} '{id}' must name at least one owner (owners[].value): the tenant policy requires it of every {rtype}"),
+        );
+    }
+    let expires = member(result, zkscim_scim::schema::NHI_LIFECYCLE_SCHEMA)
+        .and_then(|ext| member(ext, "expiresAt"))
+        .and_then(Json::as_str);
+    let Some(expires) = expires else {
+        return refusal(
+            "policy.nhi_expiry_missing",
+            format!("{rtype} '{id}' must carry an expiry ({}:expiresAt): the tenant policy requires it of every {rtype}", zkscim_scim::schema::NHI_LIFECYCLE_SCHEMA),
+        );
+    };
+    if seal::classify(expires) != seal::ValueClass::Clear {
+        return match nhi.max_expiry() {
+            Some(max) => refusal(
+                "policy.nhi_expiry_sealed",
+                format!("{rtype} '{id}': the tenant policy bounds the expiry to {max} s ahead, so expiresAt must be clear for the server to check it"),
+            ),
+            None => None,
+        };
+    }
+    let Some(at) =
+        zkscim_scim::datetime::parse_datetime(expires).map(|nanos| nanos.div_euclid(1_000_000_000))
+    else {
+        return refusal(
+            "policy.nhi_expiry_invalid",
+            format!("{rtype} '{id}': expiresAt {expires:?} is not an RFC 3339 date-time"),
+        );
+    };
+    if at <= i128::from(now) {
+        return refusal(
+            "policy.nhi_expired",
+            format!("{rtype} '{id}': expiresAt {expires} is not after the decision time ({}); set a later expiry, or deactivate it", zkscim_scim::datetime::format_rfc3339(now)),
+        );
+    }
+    if let Some(max) = nhi.max_expiry() {
+        if at > i128::from(now) + i128::from(max) {
+            return refusal(
+                "policy.nhi_expiry_too_far",
+                format!("{rtype} '{id}': expiresAt {expires} is more than {max} s after the decision time ({}), the tenant policy's bound", zkscim_scim::datetime::format_rfc3339(now)),
+            );
+        }
+    }
+    None
 }
 
 fn active_of(resource: &Json) -> bool {

@@ -765,6 +765,126 @@ fn lifetime_caps_bind_every_write_but_deprovisioning_and_revocation() {
     assert!(replay_all(&w, &w.log).is_ok());
 }
 
+const NHI: &str = "urn:zkscim:params:scim:schemas:extension:nhi:2.0:Lifecycle";
+
+fn agent(owner: Option<&str>, expires: Option<&str>) -> Json {
+    let mut a = json!({
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Agent", NHI],
+        "name": SEALED,
+        "active": true,
+    });
+    if let Some(o) = owner {
+        a["owners"] = json!([{"value": o}]);
+    }
+    if let Some(e) = expires {
+        a[NHI] = json!({"expiresAt": e});
+    }
+    a
+}
+
+#[test]
+fn nhi_policy_requires_owner_and_expiry_but_never_blocks_deprovisioning() {
+    let at = |secs: u64| zkscim_scim::datetime::format_rfc3339(secs);
+    let mut w = World::new();
+    let admin_op = |w: &mut World, id: u32, change: Change| {
+        let admin = w.admin_chain();
+        let bytes = w.op(&key(2), admin, "Agent", &uuid(id), change, &[]);
+        w.submit(&bytes).unwrap()
+    };
+    // Before the policy an agent needs neither.
+    applied(&admin_op(
+        &mut w,
+        1,
+        Change::create(&agent(None, None)).unwrap(),
+    ));
+    let mut policy = TenantPolicy::default_policy();
+    policy.nhi.require("Agent").unwrap();
+    policy.nhi.set_max_expiry(30 * 86_400).unwrap();
+    let admin = w.admin_chain();
+    applied(&policy_statement(&mut w, admin, &key(2), policy.to_cbor()));
+    let create = |w: &mut World, id: u32, owner: Option<&str>, expires: Option<String>| {
+        admin_op(
+            w,
+            id,
+            Change::create(&agent(owner, expires.as_deref())).unwrap(),
+        )
+    };
+    let d = create(&mut w, 2, None, Some(at(T0 + 86_400)));
+    assert_eq!(refused(&d), "policy.nhi_owner_missing");
+    let d = create(&mut w, 2, Some(SEALED), None);
+    assert_eq!(refused(&d), "policy.nhi_expiry_missing");
+    let d = create(&mut w, 2, Some(SEALED), Some(at(T0)));
+    assert_eq!(refused(&d), "policy.nhi_expired");
+    let d = create(&mut w, 2, Some(SEALED), Some(at(T0 + 31 * 86_400)));
+    assert_eq!(refused(&d), "policy.nhi_expiry_too_far");
+    let Verdict::Refused(r) = &d.verdict else {
+        unreachable!()
+    };
+    assert!(r.detail.contains("2592000"), "{}", r.detail);
+    applied(&create(&mut w, 2, Some(SEALED), Some(at(T0 + 86_400))));
+    // A type the policy does not list is not bound.
+    let admin = w.admin_chain();
+    let app = w.op(
+        &key(2),
+        admin,
+        "AgenticApplication",
+        &uuid(3),
+        Change::create(&json!({
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:AgenticApplication"],
+            "name": SEALED
+        }))
+        .unwrap(),
+        &[],
+    );
+    applied(&w.submit(&app).unwrap());
+    // The agent created before the policy: any other write must bring it into line...
+    let d = admin_op(
+        &mut w,
+        1,
+        Change::patch(&json!([{"op": "replace", "path": "description", "value": SEALED}])).unwrap(),
+    );
+    assert_eq!(refused(&d), "policy.nhi_owner_missing");
+    // ...but deactivating it is always possible.
+    applied(&admin_op(
+        &mut w,
+        1,
+        Change::patch(&json!([{"op": "replace", "path": "active", "value": false}])).unwrap(),
+    ));
+    // A tenant that seals the expiry can still require it (by presence), but not bound it.
+    let mut sealed = TenantPolicy::default_policy();
+    sealed
+        .profile
+        .set_rule(None, &format!("{NHI}:expiresAt"), Protection::Sealed)
+        .unwrap();
+    sealed.nhi.require("Agent").unwrap();
+    let admin = w.admin_chain();
+    applied(&policy_statement(
+        &mut w,
+        admin.clone(),
+        &key(2),
+        sealed.to_cbor(),
+    ));
+    applied(&create(&mut w, 4, Some(SEALED), Some(SEALED.to_owned())));
+    sealed.nhi.set_max_expiry(86_400).unwrap();
+    applied(&policy_statement(&mut w, admin, &key(2), sealed.to_cbor()));
+    let d = create(&mut w, 5, Some(SEALED), Some(SEALED.to_owned()));
+    assert_eq!(refused(&d), "policy.nhi_expiry_sealed");
+    // A malformed requirement is refused as such.
+    let mut doc = TenantPolicy::default_policy().to_cbor();
+    if let zkscim_proto::codec::Value::Map(m) = &mut doc {
+        m.push((
+            zkscim_proto::codec::Value::int(4),
+            zkscim_proto::codec::Value::Null,
+        ));
+    }
+    let admin = w.admin_chain();
+    assert_eq!(
+        refused(&policy_statement(&mut w, admin, &key(2), doc)),
+        "policy.invalid_nhi"
+    );
+    assert!(replay_all(&w, &w.log).is_ok());
+}
+
 fn replay_all(w: &World, log: &[(LogEntry, Vec<u8>)]) -> Result<[u8; 32], (u64, String)> {
     let mut r = Replayer::new(
         "acme",

@@ -221,7 +221,7 @@ mod tests {
         assert_eq!(rt["totalResults"], 4);
         assert_eq!(rt["Resources"][0]["endpoint"], "/Users");
         let s = schemas_document(&reg, "https://example.com/v2");
-        assert_eq!(s["totalResults"], 5);
+        assert_eq!(s["totalResults"], 6);
         assert!(schema_document(&reg, "urn:ietf:params:scim:schemas:core:2.0:group", "x").is_ok());
         assert_eq!(
             schema_document(&reg, "nope", "x").unwrap_err().status(),

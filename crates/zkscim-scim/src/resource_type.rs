@@ -5,8 +5,9 @@ use serde_json::{json, Value};
 use crate::error::{ScimError, ScimResult};
 use crate::schema::{
     agent_schema, agentic_application_schema, common_attributes, enterprise_user_schema,
-    group_schema, user_schema, AttributeDef, Schema, AGENTIC_APPLICATION_SCHEMA, AGENT_SCHEMA,
-    ENTERPRISE_USER_SCHEMA, GROUP_SCHEMA, USER_SCHEMA,
+    group_schema, nhi_lifecycle_schema, user_schema, AttributeDef, Schema,
+    AGENTIC_APPLICATION_SCHEMA, AGENT_SCHEMA, ENTERPRISE_USER_SCHEMA, GROUP_SCHEMA,
+    NHI_LIFECYCLE_SCHEMA, USER_SCHEMA,
 };
 
 /// A schema extension attached to a resource type.
@@ -119,7 +120,7 @@ impl SchemaRegistry {
     }
 
     /// The built-in registry: User (with the EnterpriseUser extension), Group, Agent and
-    /// AgenticApplication.
+    /// AgenticApplication (each with the optional NHI lifecycle extension).
     #[must_use]
     pub fn with_builtins() -> Self {
         let mut user = ResourceType::new("User", "/Users", "User Account", USER_SCHEMA);
@@ -127,6 +128,19 @@ impl SchemaRegistry {
             schema: ENTERPRISE_USER_SCHEMA.into(),
             required: false,
         });
+        let nhi = || SchemaExtension {
+            schema: NHI_LIFECYCLE_SCHEMA.into(),
+            required: false,
+        };
+        let mut agent = ResourceType::new("Agent", "/Agents", "AI agent", AGENT_SCHEMA);
+        agent.extensions.push(nhi());
+        let mut application = ResourceType::new(
+            "AgenticApplication",
+            "/AgenticApplications",
+            "Agentic application",
+            AGENTIC_APPLICATION_SCHEMA,
+        );
+        application.extensions.push(nhi());
         Self {
             schemas: vec![
                 user_schema(),
@@ -134,17 +148,13 @@ impl SchemaRegistry {
                 enterprise_user_schema(),
                 agent_schema(),
                 agentic_application_schema(),
+                nhi_lifecycle_schema(),
             ],
             resource_types: vec![
                 user,
                 ResourceType::new("Group", "/Groups", "Group", GROUP_SCHEMA),
-                ResourceType::new("Agent", "/Agents", "AI agent", AGENT_SCHEMA),
-                ResourceType::new(
-                    "AgenticApplication",
-                    "/AgenticApplications",
-                    "Agentic application",
-                    AGENTIC_APPLICATION_SCHEMA,
-                ),
+                agent,
+                application,
             ],
             revision: next_revision(),
         }

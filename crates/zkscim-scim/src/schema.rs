@@ -1,7 +1,8 @@
 //! Schemas, attribute definitions and their characteristics (RFC 7643 §2, §7).
 //!
 //! Built-in schemas: core User, Group, the EnterpriseUser extension (RFC 7643 §4), and the
-//! Agent / AgenticApplication schemas of draft-abbey-scim-agent-extension-00. Attribute names
+//! Agent / AgenticApplication schemas of draft-abbey-scim-agent-extension-00 with zkscim's
+//! non-human-identity lifecycle extension (an expiry). Attribute names
 //! and schema URNs are matched case-insensitively everywhere.
 
 use serde_json::{json, Map, Value};
@@ -18,6 +19,10 @@ pub const AGENT_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:Agent";
 /// Schema URN of the AgenticApplication schema (draft-abbey-scim-agent-extension).
 pub const AGENTIC_APPLICATION_SCHEMA: &str =
     "urn:ietf:params:scim:schemas:core:2.0:AgenticApplication";
+
+/// Schema URN of zkscim's non-human-identity lifecycle extension: the expiry a tenant policy
+/// may require of agents and applications (spec/policy.md).
+pub const NHI_LIFECYCLE_SCHEMA: &str = "urn:zkscim:params:scim:schemas:extension:nhi:2.0:Lifecycle";
 
 /// SCIM attribute data type (RFC 7643 §2.3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -585,6 +590,19 @@ pub fn enterprise_user_schema() -> Schema {
             )
             .describe("The user's manager."),
         ],
+    )
+}
+
+/// zkscim's lifecycle extension for non-human identities (attached, optional, to Agent and
+/// AgenticApplication): when the identity expires. A tenant policy can require it.
+#[must_use]
+pub fn nhi_lifecycle_schema() -> Schema {
+    Schema::new(
+        NHI_LIFECYCLE_SCHEMA,
+        "NhiLifecycle",
+        "Non-human identity lifecycle",
+        vec![AttributeDef::date_time("expiresAt")
+            .describe("When this non-human identity expires (RFC 3339).")],
     )
 }
 
