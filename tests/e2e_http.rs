@@ -1639,6 +1639,31 @@ fn policy_requires_nhi_owner_and_expiry() {
     assert_eq!(r.json()[NHI]["expiresAt"], expires.as_str(), "{}", r.text());
 }
 
+/// A signed read is single-use: a captured Authorization header replayed (to the same path, or
+/// after the first use failed nowhere) is refused, and a fresh signature works.
+#[test]
+fn signed_reads_are_single_use() {
+    let (_dir, server) = start();
+    let t = Tenant::new("acme");
+    assert_eq!(server.genesis(&t).status, 201);
+    let path = "/scim/v2/acme/Users";
+    let auth = t.read_auth(&t.admin_key, t.admin_chain(), path);
+    assert_eq!(server.get(path, Some(&auth)).status, 200);
+    server
+        .get(path, Some(&auth))
+        .assert_error(401, "auth.read_replayed");
+    // A request refused before it would be served does not use up its nonce: signed for
+    // another path it is refused for the binding, and still works where it belongs.
+    let other = "/scim/v2/acme/Groups";
+    let auth = t.read_auth(&t.admin_key, t.admin_chain(), path);
+    server
+        .get(other, Some(&auth))
+        .assert_error(401, "auth.read_binding");
+    assert_eq!(server.get(path, Some(&auth)).status, 200);
+    let fresh = t.read_auth(&t.admin_key, t.admin_chain(), path);
+    assert_eq!(server.get(path, Some(&fresh)).status, 200);
+}
+
 /// One log, one writer: a second server on the same database must refuse to start. Today it
 /// starts; its writer keeps stale log heads (its interleaved submissions fail with 503 until it
 /// reloads) and a stale copy of each tenant's protection profile, so it could decide under a

@@ -16,6 +16,7 @@ pub mod http;
 pub mod log;
 pub mod metrics;
 mod read;
+mod read_nonces;
 pub mod store;
 mod writer;
 
@@ -263,6 +264,8 @@ struct Inner {
     metrics: Arc<Metrics>,
     registry: Arc<SchemaRegistry>,
     log_public: PublicKey,
+    /// Nonces of the signed reads inside the skew window (reads are single-use).
+    read_nonces: Mutex<read_nonces::ReadNonces>,
 }
 
 use writer::Job;
@@ -358,6 +361,9 @@ impl Authority {
                 metrics,
                 registry,
                 log_public,
+                read_nonces: Mutex::new(read_nonces::ReadNonces::new(
+                    read_nonces::MAX_TRACKED_READS,
+                )),
             }),
         })
     }

@@ -110,6 +110,20 @@ impl Authority {
             .scope
             .check_action(zkscim_proto::scope::Operation::Read, resource_type, "", &[])
             .map_err(|e| ReadAuthError::new(403, e.code(), e.to_string()))?;
+        // Last, so that only a request that would be served uses up its nonce.
+        let header = verified.header();
+        self.inner
+            .read_nonces
+            .lock()
+            .map_err(|_| ReadAuthError::new(503, "read.unavailable", "read guard poisoned"))?
+            .record(
+                tenant,
+                &header.nonce,
+                header.issued_at,
+                self.inner.config.settings.skew_secs,
+                ctx.now,
+            )
+            .map_err(|e| ReadAuthError::new(e.status(), e.code(), format!("read request: {e}")))?;
         Ok(())
     }
 
