@@ -414,6 +414,8 @@ const CATCH_UP_AFTER_PASS_OF: Duration = Duration::from_millis(10);
 #[derive(Debug)]
 struct Checkpointer {
     wake: Option<std::sync::mpsc::SyncSender<()>>,
+    /// Dropping it ends the thread's pause between passes (shutdown does not wait it out).
+    stop: Option<std::sync::mpsc::Sender<()>>,
     restart_due: Arc<AtomicBool>,
     /// Entries per commit, see [`batch_average_after`].
     batch_average: Arc<AtomicUsize>,
@@ -426,6 +428,8 @@ impl Checkpointer {
         conn.busy_timeout(Duration::from_secs(10))?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         let (wake, woken) = std::sync::mpsc::sync_channel::<()>(1);
+        // Dropped (disconnected) on shutdown, so a pause between passes ends at once.
+        let (stop, stopped) = std::sync::mpsc::channel::<()>();
         let restart_due = Arc::new(AtomicBool::new(false));
         let flag = Arc::clone(&restart_due);
         let batch_average = Arc::new(AtomicUsize::new(0));
@@ -450,13 +454,17 @@ impl Checkpointer {
                         flag.store(true, Ordering::Relaxed);
                     }
                     if let Some(pause) = next.pause {
-                        std::thread::sleep(pause);
+                        match stopped.recv_timeout(pause) {
+                            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+                            Ok(()) | Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
+                        }
                     }
                 }
             })
             .map_err(|e| StoreError::Corrupt(format!("cannot start the checkpoint thread: {e}")))?;
         Ok(Checkpointer {
             wake: Some(wake),
+            stop: Some(stop),
             restart_due,
             batch_average,
             handle: Some(handle),
@@ -520,6 +528,7 @@ fn after_pass(frames: i64, took: Duration, average: usize) -> AfterPass {
 impl Drop for Checkpointer {
     fn drop(&mut self) {
         self.wake = None;
+        self.stop = None;
         if let Some(handle) = self.handle.take() {
             let _ = handle.join();
         }
@@ -1381,6 +1390,28 @@ mod tests {
             .query_row("SELECT COUNT(*) FROM submitted", [], |r| r.get(0))
             .unwrap();
         assert_eq!(copies, 4);
+    }
+
+    #[test]
+    fn shutdown_does_not_wait_out_the_checkpoint_pause() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("z.db");
+        drop(SqliteStore::open(&path).unwrap());
+        let checkpointer = Checkpointer::start(&path).unwrap();
+        // Saturated: each pass is followed by the long pause.
+        for _ in 0..64 {
+            checkpointer.committed(4 * SATURATED_BATCH);
+        }
+        // Let the thread run its pass and enter the pause.
+        std::thread::sleep(Duration::from_millis(20));
+        let started = std::time::Instant::now();
+        drop(checkpointer);
+        // The pause is 100 ms; shutdown used to sleep through what was left of it.
+        assert!(
+            started.elapsed() < CHECKPOINT_INTERVAL_SATURATED / 2,
+            "shutdown took {:?}",
+            started.elapsed()
+        );
     }
 
     #[test]
