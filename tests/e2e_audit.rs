@@ -269,6 +269,59 @@ fn forge(
     writer.finish().unwrap()
 }
 
+/// The tenant's log exported from the server's database, and an auditor run on any bytes
+/// (written under `name` in `dir`) with the tenant's root and the server's log key.
+struct Audit<'a> {
+    dir: &'a std::path::Path,
+    root: String,
+    key: String,
+}
+
+impl Audit<'_> {
+    fn new<'a>(dir: &'a std::path::Path, server: &Server, t: &Tenant) -> (Audit<'a>, Vec<u8>) {
+        let key = server
+            .get("/v1/tenants/acme/log/key", None)
+            .text()
+            .trim()
+            .to_owned();
+        let export = dir.join("acme.zkx");
+        let db = server.db.to_str().unwrap().to_owned();
+        assert!(zkscim(&[
+            "export",
+            "--db",
+            &db,
+            "--tenant",
+            "acme",
+            "--out",
+            export.to_str().unwrap()
+        ])
+        .status
+        .success());
+        let audit = Audit {
+            dir,
+            root: t.root.public_key().to_text(),
+            key,
+        };
+        (audit, std::fs::read(&export).unwrap())
+    }
+
+    fn run(&self, bytes: &[u8], name: &str) -> Output {
+        let path = self.dir.join(name);
+        std::fs::write(&path, bytes).unwrap();
+        zkscim(&[
+            "audit",
+            "verify",
+            "--json",
+            "--export",
+            path.to_str().unwrap(),
+            "--root",
+            &self.root,
+            "--log-key",
+            &self.key,
+        ])
+    }
+}
+
 fn findings(o: &Output) -> Vec<(u64, String)> {
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     v["report"]["findings"]
@@ -309,42 +362,9 @@ fn forged_verdicts_with_a_valid_log_are_caught_by_re_derivation() {
     );
     assert_eq!(late.status, 403, "{}", late.text());
     let late_index = late.json()["receipt"]["index"].as_u64().unwrap();
-    let key = server
-        .get("/v1/tenants/acme/log/key", None)
-        .text()
-        .trim()
-        .to_owned();
-    let root = t.root.public_key().to_text();
-    let export = dir.path().join("acme.zkx");
-    let db = server.db.to_str().unwrap().to_owned();
-    assert!(zkscim(&[
-        "export",
-        "--db",
-        &db,
-        "--tenant",
-        "acme",
-        "--out",
-        export.to_str().unwrap()
-    ])
-    .status
-    .success());
-    let original = std::fs::read(&export).unwrap();
+    let (auditor, original) = Audit::new(dir.path(), &server, &t);
     let log_key_pem = dir.path().join("zkscim.db.log-key.pem");
-    let audit = |bytes: &[u8], name: &str| {
-        let path = dir.path().join(name);
-        std::fs::write(&path, bytes).unwrap();
-        zkscim(&[
-            "audit",
-            "verify",
-            "--json",
-            "--export",
-            path.to_str().unwrap(),
-            "--root",
-            &root,
-            "--log-key",
-            &key,
-        ])
-    };
+    let audit = |bytes: &[u8], name: &str| auditor.run(bytes, name);
     assert!(audit(&original, "clean.zkx").status.success());
 
     let applied = |index: u64| {
@@ -410,19 +430,12 @@ fn forged_verdicts_with_a_valid_log_are_caught_by_re_derivation() {
 /// policy and a capped refusal audits clean, and the refusal forged into "applied" is caught.
 #[test]
 fn lifetime_cap_verdicts_are_re_derived() {
-    use zkscim_proto::envelope::{Envelope, PolicyUpdate};
     use zkscim_proto::log_entry::Outcome;
     use zkscim_proto::policy::TenantPolicy;
     let (dir, server, t) = populated();
     let mut policy = TenantPolicy::default_policy();
     policy.lifetime_caps.set(2, 1_800).unwrap();
-    let statement = Envelope::new(
-        t.header(t.admin_chain()),
-        PolicyUpdate {
-            document: policy.to_cbor(),
-        },
-    )
-    .sign(&t.admin_key);
+    let statement = t.policy(&t.admin_key, t.admin_chain(), &policy);
     assert_eq!(server.submit("acme", &statement).status, 201);
     let capped = server.submit(
         "acme",
@@ -449,41 +462,8 @@ fn lifetime_cap_verdicts_are_re_derived() {
         ),
     );
     assert_eq!(off.status, 201, "{}", off.text());
-    let key = server
-        .get("/v1/tenants/acme/log/key", None)
-        .text()
-        .trim()
-        .to_owned();
-    let root = t.root.public_key().to_text();
-    let export = dir.path().join("acme.zkx");
-    let db = server.db.to_str().unwrap().to_owned();
-    assert!(zkscim(&[
-        "export",
-        "--db",
-        &db,
-        "--tenant",
-        "acme",
-        "--out",
-        export.to_str().unwrap()
-    ])
-    .status
-    .success());
-    let original = std::fs::read(&export).unwrap();
-    let audit = |bytes: &[u8], name: &str| {
-        let path = dir.path().join(name);
-        std::fs::write(&path, bytes).unwrap();
-        zkscim(&[
-            "audit",
-            "verify",
-            "--json",
-            "--export",
-            path.to_str().unwrap(),
-            "--root",
-            &root,
-            "--log-key",
-            &key,
-        ])
-    };
+    let (auditor, original) = Audit::new(dir.path(), &server, &t);
+    let audit = |bytes: &[u8], name: &str| auditor.run(bytes, name);
     let clean = audit(&original, "clean.zkx");
     assert!(
         clean.status.success(),

@@ -1520,7 +1520,6 @@ fn policy_changes_the_protection_profile() {
 /// the caps survive a restart, and deprovisioning is never blocked by them.
 #[test]
 fn policy_caps_certificate_lifetime_by_level() {
-    use zkscim_proto::envelope::PolicyUpdate;
     use zkscim_proto::policy::TenantPolicy;
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("zkscim.db");
@@ -1540,13 +1539,7 @@ fn policy_caps_certificate_lifetime_by_level() {
     // Connectors (level 2) at most 30 minutes: the two-hour connector is now too long-lived.
     let mut policy = TenantPolicy::default_policy();
     policy.lifetime_caps.set(2, 1_800).unwrap();
-    let statement = Envelope::new(
-        t.header(t.admin_chain()),
-        PolicyUpdate {
-            document: policy.to_cbor(),
-        },
-    )
-    .sign(&t.admin_key);
+    let statement = t.policy(&t.admin_key, t.admin_chain(), &policy);
     applied(&server.submit("acme", &statement), &v, None);
     let r = server.submit("acme", &create(&u2, 2));
     refused_logged(&server, "acme", &v, &r, 403, "policy.lifetime_exceeded");
@@ -1593,7 +1586,6 @@ fn policy_caps_certificate_lifetime_by_level() {
 /// bounded expiry; the expiry stays readable (lifecycle metadata, clear by default).
 #[test]
 fn policy_requires_nhi_owner_and_expiry() {
-    use zkscim_proto::envelope::PolicyUpdate;
     use zkscim_proto::policy::TenantPolicy;
     const NHI: &str = "urn:zkscim:params:scim:schemas:extension:nhi:2.0:Lifecycle";
     let (_dir, server) = start();
@@ -1603,13 +1595,7 @@ fn policy_requires_nhi_owner_and_expiry() {
     let mut policy = TenantPolicy::default_policy();
     policy.nhi.require("Agent").unwrap();
     policy.nhi.set_max_expiry(30 * 86_400).unwrap();
-    let statement = Envelope::new(
-        t.header(t.admin_chain()),
-        PolicyUpdate {
-            document: policy.to_cbor(),
-        },
-    )
-    .sign(&t.admin_key);
+    let statement = t.policy(&t.admin_key, t.admin_chain(), &policy);
     applied(&server.submit("acme", &statement), &v, None);
     let expires = zkscim_scim::datetime::format_rfc3339(now() + 7 * 86_400);
     let agent = |owner: bool| {

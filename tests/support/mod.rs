@@ -490,6 +490,22 @@ impl Tenant {
         vec![self.admin.clone(), c]
     }
 
+    /// A policy statement setting `policy`, with a fresh nonce.
+    pub fn policy(
+        &self,
+        signer: &SigningKey,
+        chain: Vec<Certificate>,
+        policy: &zkscim_proto::policy::TenantPolicy,
+    ) -> Vec<u8> {
+        Envelope::new(
+            self.header(chain),
+            zkscim_proto::envelope::PolicyUpdate {
+                document: policy.to_cbor(),
+            },
+        )
+        .sign(signer)
+    }
+
     /// An operation with a fresh nonce.
     pub fn op(&self, signer: &SigningKey, chain: Vec<Certificate>, body: OperationBody) -> Vec<u8> {
         Envelope::new(self.header(chain), body).sign(signer)

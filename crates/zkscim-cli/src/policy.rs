@@ -4,11 +4,11 @@ use std::path::PathBuf;
 
 use clap::Args;
 use serde_json::json;
-use zkscim_proto::envelope::{Envelope, Header, PolicyUpdate};
+use zkscim_proto::envelope::{Envelope, PolicyUpdate};
 use zkscim_proto::policy::{LifetimeCaps, NhiRequirements, TenantPolicy};
 
 use crate::config::{Config, SignerArgs};
-use crate::duration::{now, parse_duration};
+use crate::duration::parse_duration;
 use crate::files::write_atomic;
 use crate::output::{CliError, Output};
 use crate::signer;
@@ -118,12 +118,7 @@ pub fn run(a: PolicyArgs, out: &Output) -> Result<(), CliError> {
         }
     }
     let bytes = Envelope::new(
-        Header::new(
-            s.tenant.tenant.clone(),
-            now(),
-            s.chain.clone(),
-            &mut rand_core::OsRng,
-        ),
+        s.header(),
         PolicyUpdate {
             document: policy.to_cbor(),
         },

@@ -11,7 +11,7 @@
 use base64::Engine as _;
 use clap::Args;
 use serde_json::{Map, Value as Json};
-use zkscim_proto::envelope::{Envelope, Header, ReadRequest};
+use zkscim_proto::envelope::{Envelope, ReadRequest};
 use zkscim_proto::seal::{self, classify, normalize_attribute_path, SealContext, ValueClass};
 use zkscim_scim::{
     AttrPath, AttrType, CompValue, CompareOp, Filter, Protection, ProtectionProfile,
@@ -20,7 +20,6 @@ use zkscim_scim::{
 
 use crate::client::Client;
 use crate::config::{Config, SignerArgs};
-use crate::duration::now;
 use crate::output::{CliError, Output};
 use crate::signer::{self, Signer};
 
@@ -130,12 +129,7 @@ impl Reader {
     fn get(&self, path: &str) -> Result<Json, CliError> {
         let s = &self.signer;
         let read = Envelope::new(
-            Header::new(
-                s.tenant.tenant.clone(),
-                now(),
-                s.chain.clone(),
-                &mut rand_core::OsRng,
-            ),
+            s.header(),
             ReadRequest {
                 method: "GET".into(),
                 path_and_query: path.to_owned(),

@@ -5,10 +5,9 @@ use std::path::{Path, PathBuf};
 use clap::Args;
 use serde_json::json;
 use zkscim_proto::cert::CertId;
-use zkscim_proto::envelope::{Envelope, Header, Revocation};
+use zkscim_proto::envelope::{Envelope, Revocation};
 
 use crate::config::{Config, SignerArgs};
-use crate::duration::now;
 use crate::files::{read_certificates, write_atomic};
 use crate::output::{CliError, Output};
 use crate::signer;
@@ -92,12 +91,7 @@ pub fn run(a: RevokeArgs, out: &Output) -> Result<(), CliError> {
     }
     let label = certificate.as_ref().map(|c| c.claims().label.clone());
     let envelope = Envelope::new(
-        Header::new(
-            s.tenant.tenant.clone(),
-            now(),
-            s.chain.clone(),
-            &mut rand_core::OsRng,
-        ),
+        s.header(),
         Revocation {
             target,
             reason: a.reason.clone(),

@@ -1,6 +1,7 @@
 //! Loading who signs: tenant directory, private key and chain, checked as the server would.
 
 use zkscim_proto::cert::{verify_chain, Certificate, ChainContext, NoCache, VerifiedChain};
+use zkscim_proto::envelope::Header;
 use zkscim_proto::keys::SigningKey;
 
 use crate::cert::chain_error;
@@ -24,6 +25,18 @@ impl std::fmt::Debug for Signer {
             .field("tenant", &self.tenant.tenant)
             .field("key", &self.key.key_id().short())
             .finish_non_exhaustive()
+    }
+}
+
+impl Signer {
+    /// A statement header for this signer: its tenant and chain, issued now, a fresh nonce.
+    pub fn header(&self) -> Header {
+        Header::new(
+            self.tenant.tenant.clone(),
+            now(),
+            self.chain.clone(),
+            &mut rand_core::OsRng,
+        )
     }
 }
 
