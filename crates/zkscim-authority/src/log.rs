@@ -5,7 +5,8 @@
 //! log. The cache only speeds up proofs; every node it holds is also in the store, and a cache
 //! miss falls back to the store.
 
-use std::collections::VecDeque;
+use std::cell::RefCell;
+use std::collections::{HashMap, VecDeque};
 
 use zkscim_proto::checkpoint::Checkpoint;
 use zkscim_proto::log_entry::ZERO_HASH;
@@ -17,6 +18,9 @@ use crate::store::{LogHead, Reader, StoreError};
 /// How many of the most recent completed nodes each level keeps in memory. Receipts need the
 /// siblings of recent leaves, which are always among the last few nodes of each level.
 const RECENT_NODES_PER_LEVEL: usize = 4096;
+
+/// How many nodes read from the store [`FetchedNodes`] keeps before starting over.
+const FETCHED_NODES_MAX: usize = 4096;
 
 /// Why log bookkeeping failed.
 #[derive(Debug, thiserror::Error)]
@@ -85,13 +89,46 @@ impl NodeCache {
     }
 }
 
-/// Nodes from the cache, else from a store reader.
+/// Nodes a proof had to read from the store, kept because nodes never change. The siblings of
+/// recent leaves at high levels were completed long ago: after a restart none of them is among
+/// the recent nodes, and every receipt would read the same ones from the store again (at a
+/// 10^6-entry log that was an eighth of the writer's time). Cleared when full, so it stays small.
+#[derive(Debug, Default, Clone)]
+pub struct FetchedNodes(RefCell<HashMap<(u32, u64), Hash>>);
+
+impl FetchedNodes {
+    fn get(&self, level: u32, index: u64) -> Option<Hash> {
+        self.0.borrow().get(&(level, index)).copied()
+    }
+
+    fn keep(&self, level: u32, index: u64, hash: Hash) {
+        let mut map = self.0.borrow_mut();
+        if map.len() >= FETCHED_NODES_MAX {
+            map.clear();
+        }
+        map.insert((level, index), hash);
+    }
+
+    /// How many nodes are kept.
+    pub fn len(&self) -> usize {
+        self.0.borrow().len()
+    }
+
+    /// Whether none is kept.
+    pub fn is_empty(&self) -> bool {
+        self.0.borrow().is_empty()
+    }
+}
+
+/// Nodes from the caches, else from a store reader.
 #[derive(Debug)]
 pub struct LogNodes<'a> {
     /// Tenant whose tree this is.
     pub tenant: &'a str,
     /// Recent nodes.
     pub cache: &'a NodeCache,
+    /// Older nodes read from the store before.
+    pub fetched: &'a FetchedNodes,
     /// Fallback.
     pub reader: Option<&'a Reader>,
 }
@@ -103,6 +140,9 @@ impl NodeSource for LogNodes<'_> {
         if let Some(hash) = self.cache.get(level, index) {
             return Ok(hash);
         }
+        if let Some(hash) = self.fetched.get(level, index) {
+            return Ok(hash);
+        }
         let missing = |reason: &str| LogError::Node {
             level,
             index,
@@ -111,9 +151,11 @@ impl NodeSource for LogNodes<'_> {
         let reader = self
             .reader
             .ok_or_else(|| missing("not cached and no store reader"))?;
-        reader
+        let hash = reader
             .node(self.tenant, level, index)?
-            .ok_or_else(|| missing("not in the store"))
+            .ok_or_else(|| missing("not in the store"))?;
+        self.fetched.keep(level, index, hash);
+        Ok(hash)
     }
 }
 
@@ -127,6 +169,7 @@ pub struct TenantLog {
     frontier: Frontier,
     last_entry_hash: Hash,
     cache: NodeCache,
+    fetched: FetchedNodes,
     checkpoint: String,
 }
 
@@ -139,6 +182,7 @@ impl TenantLog {
             frontier: Frontier::new(),
             last_entry_hash: ZERO_HASH,
             cache: NodeCache::default(),
+            fetched: FetchedNodes::default(),
             checkpoint: String::new(),
         }
     }
@@ -159,6 +203,7 @@ impl TenantLog {
             frontier,
             last_entry_hash: head.last_entry_hash,
             cache: NodeCache::default(),
+            fetched: FetchedNodes::default(),
             checkpoint: head.checkpoint.clone(),
         })
     }
@@ -205,6 +250,11 @@ impl TenantLog {
         Ok(note)
     }
 
+    /// How many old nodes proofs have read from the store and kept.
+    pub fn fetched_nodes(&self) -> usize {
+        self.fetched.len()
+    }
+
     /// The latest signed checkpoint.
     pub fn checkpoint(&self) -> &str {
         &self.checkpoint
@@ -229,6 +279,7 @@ impl TenantLog {
         let nodes = LogNodes {
             tenant: &self.tenant,
             cache: &self.cache,
+            fetched: &self.fetched,
             reader,
         };
         merkle::inclusion_proof(&nodes, index, self.size()).map_err(proof_error)
@@ -266,5 +317,50 @@ mod tests {
         assert_eq!(resumed.root(), root);
         assert_eq!(resumed.last_entry_hash(), log.last_entry_hash());
         assert_eq!(resumed.checkpoint(), log.checkpoint());
+    }
+
+    /// After a restart the recent-node cache is empty: a receipt's old siblings come from the
+    /// store once, and later receipts reuse them instead of reading the store again.
+    #[test]
+    fn resumed_log_reads_old_nodes_from_the_store_once() {
+        use crate::store::{SqliteStore, Store};
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = SqliteStore::open(&dir.path().join("z.db")).unwrap();
+        let mut log = TenantLog::new("acme", "test/acme".into());
+        let mut leaves = Vec::new();
+        let append =
+            |log: &mut TenantLog, store: &mut SqliteStore, leaves: &mut Vec<Hash>, n: u32| {
+                let mut txn = store.begin().unwrap();
+                for i in 0..n {
+                    let (leaf, nodes) = log
+                        .append(&(leaves.len() as u32 + i).to_be_bytes())
+                        .unwrap();
+                    leaves.push(leaf);
+                    let rows: Vec<(u32, u64, Hash)> =
+                        nodes.iter().map(|n| (n.level, n.index, n.hash)).collect();
+                    txn.put_nodes("acme", &rows).unwrap();
+                }
+                txn.commit().unwrap();
+            };
+        append(&mut log, &mut store, &mut leaves, 20_000);
+        let reader = store.reader().unwrap();
+        let mut resumed = TenantLog::resume("acme", "test/acme".into(), &log.head()).unwrap();
+        assert!(
+            resumed.inclusion_proof(19_999, None).is_err(),
+            "needs the store"
+        );
+        append(&mut resumed, &mut store, &mut leaves, 1);
+        let root = resumed.root();
+        let proof = resumed.inclusion_proof(20_000, Some(&reader)).unwrap();
+        merkle::verify_inclusion(&leaves[20_000], 20_000, 20_001, &proof, &root).unwrap();
+        let kept = resumed.fetched_nodes();
+        assert!(kept > 0, "old siblings came from the store");
+        // The next receipts need the same old siblings: nothing more is read from the store,
+        // so they are served even without a reader.
+        append(&mut resumed, &mut store, &mut leaves, 1);
+        let root = resumed.root();
+        let proof = resumed.inclusion_proof(20_001, None).unwrap();
+        merkle::verify_inclusion(&leaves[20_001], 20_001, 20_002, &proof, &root).unwrap();
+        assert_eq!(resumed.fetched_nodes(), kept);
     }
 }
