@@ -68,7 +68,8 @@ pub struct TenantInfo {
 }
 
 impl TenantInfo {
-    /// A tenant as its genesis creates it: the default profile and no lifetime caps.
+    /// A tenant as its genesis creates it: the default profile, no lifetime caps and no NHI
+    /// requirements.
     pub fn new(tenant: &str, root: PublicKey) -> TenantInfo {
         TenantInfo {
             tenant: tenant.to_owned(),
@@ -175,7 +176,7 @@ pub enum Effect {
     },
     /// Revoke a certificate (and so its subtree).
     Revoke(CertId),
-    /// Replace the tenant policy (protection profile and lifetime caps).
+    /// Replace the tenant policy (protection profile, lifetime caps, NHI requirements).
     SetPolicy(TenantPolicy),
 }
 
@@ -659,6 +660,9 @@ fn check_lifetime(tenant: &TenantInfo, chain: &[Certificate]) -> Option<Refusal>
 /// submission answers as the original did.
 pub fn status_of(code: &str) -> (u16, Option<&'static str>) {
     let starts = |p: &str| code.starts_with(p);
+    if let Some(e) = zkscim_scim::ScimError::from_code(code, "") {
+        return (e.status(), e.scim_type());
+    }
     match code {
         "resource.exists" | "tenant.exists" | "scim.uniqueness" | "replay.nonce_reused" => {
             (409, Some("uniqueness"))
@@ -671,11 +675,14 @@ pub fn status_of(code: &str) -> (u16, Option<&'static str>) {
             || starts("revocation.")
             || starts("policy.not_permitted")
             || starts("policy.reactivation")
+            || code == "policy.lifetime_exceeded"
             || code == "envelope.tenant_mismatch" =>
         {
             (403, None)
         }
-        _ if starts("profile.") || code == "policy.invalid_profile" => (400, Some("invalidValue")),
+        _ if starts("profile.") || starts("policy.invalid_") || starts("policy.nhi_") => {
+            (400, Some("invalidValue"))
+        }
         _ if starts("touch.") => (400, Some("invalidPath")),
         _ if starts("envelope.") => (401, None),
         _ => (400, None),

@@ -235,9 +235,19 @@ fn user(user_name: &str, active: bool) -> Json {
 const SEALED: &str =
     "zk1.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
 
+/// The refusal's code; every refusal must also come back unchanged from its log entry (a
+/// duplicate submission is answered from the log, with the original status and SCIM type).
 fn refused(d: &Decision) -> &str {
     match &d.verdict {
-        Verdict::Refused(r) => &r.code,
+        Verdict::Refused(r) => {
+            assert_eq!(
+                zkscim_rules::refusal_from_log(&r.code, &r.detail),
+                *r,
+                "status or scimType of {} is not derivable from its code",
+                r.code
+            );
+            &r.code
+        }
         Verdict::Applied { .. } => panic!("applied, expected a refusal"),
     }
 }

@@ -203,6 +203,36 @@ impl ScimError {
         }
     }
 
+    /// The error whose [`ScimError::code`] is `code`, with `detail`: the inverse of `code`, so a
+    /// refusal stored as code and detail (a log entry, say) answers again with the same status
+    /// and `scimType`. `None` for a code that is not a SCIM error's.
+    #[must_use]
+    pub fn from_code(code: &str, detail: impl Into<String>) -> Option<ScimError> {
+        let detail = detail.into();
+        Some(match code {
+            "scim.invalid_filter" => Self::InvalidFilter { detail },
+            "scim.too_many" => Self::TooMany { detail },
+            "scim.uniqueness" => Self::Uniqueness { detail },
+            "scim.mutability" => Self::Mutability { detail },
+            "scim.invalid_syntax" => Self::InvalidSyntax { detail },
+            "scim.invalid_path" => Self::InvalidPath { detail },
+            "scim.no_target" => Self::NoTarget { detail },
+            "scim.invalid_value" => Self::InvalidValue { detail },
+            "scim.invalid_vers" => Self::InvalidVers { detail },
+            "scim.sensitive" => Self::Sensitive { detail },
+            "scim.invalid_cursor" => Self::InvalidCursor { detail },
+            "scim.expired_cursor" => Self::ExpiredCursor { detail },
+            "scim.bad_request" => Self::BadRequest { detail },
+            "scim.not_found" => Self::NotFound { detail },
+            "scim.conflict" => Self::Conflict { detail },
+            "scim.precondition_failed" => Self::PreconditionFailed { detail },
+            "scim.payload_too_large" => Self::PayloadTooLarge { detail },
+            "scim.internal" => Self::Internal { detail },
+            "scim.not_implemented" => Self::NotImplemented { detail },
+            _ => return None,
+        })
+    }
+
     /// The human-readable detail message.
     #[must_use]
     pub fn detail(&self) -> &str {
@@ -371,5 +401,39 @@ mod tests {
             assert!(e.code().starts_with("scim."));
             assert_eq!(e.to_json()["status"], Value::String(s.to_string()));
         }
+    }
+
+    #[test]
+    fn every_code_maps_back_to_its_error() {
+        let d = || "x".to_owned();
+        let every = [
+            ScimError::InvalidFilter { detail: d() },
+            ScimError::TooMany { detail: d() },
+            ScimError::Uniqueness { detail: d() },
+            ScimError::Mutability { detail: d() },
+            ScimError::InvalidSyntax { detail: d() },
+            ScimError::InvalidPath { detail: d() },
+            ScimError::NoTarget { detail: d() },
+            ScimError::InvalidValue { detail: d() },
+            ScimError::InvalidVers { detail: d() },
+            ScimError::Sensitive { detail: d() },
+            ScimError::InvalidCursor { detail: d() },
+            ScimError::ExpiredCursor { detail: d() },
+            ScimError::BadRequest { detail: d() },
+            ScimError::NotFound { detail: d() },
+            ScimError::Conflict { detail: d() },
+            ScimError::PreconditionFailed { detail: d() },
+            ScimError::PayloadTooLarge { detail: d() },
+            ScimError::Internal { detail: d() },
+            ScimError::NotImplemented { detail: d() },
+        ];
+        for e in every {
+            assert_eq!(ScimError::from_code(e.code(), "x"), Some(e.clone()), "{e}");
+        }
+        assert_eq!(ScimError::from_code("scim.nonsense", "x"), None);
+        assert_eq!(
+            ScimError::from_code("profile.clear_value_refused", "x"),
+            None
+        );
     }
 }
