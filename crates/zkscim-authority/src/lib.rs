@@ -363,6 +363,7 @@ impl Authority {
                 log_public,
                 read_nonces: Mutex::new(read_nonces::ReadNonces::new(
                     read_nonces::MAX_TRACKED_READS,
+                    read_nonces::MAX_TRACKED_READS_PER_TENANT,
                 )),
             }),
         })

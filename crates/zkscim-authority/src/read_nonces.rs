@@ -6,11 +6,15 @@
 //! read rate times the window. A captured `Authorization` header therefore works once. Time is
 //! a parameter, so tests control it; the guard never reads a clock.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 
 /// How many read nonces are remembered at most (about 100 bytes each): at the default 300 s
 /// window, ~1,700 authorised reads per second sustained.
 pub const MAX_TRACKED_READS: usize = 1 << 20;
+
+/// How many of them one tenant may hold, so that one tenant's keys flooding reads make only
+/// that tenant's reads wait, not everyone's.
+pub const MAX_TRACKED_READS_PER_TENANT: usize = 1 << 18;
 
 /// Why a read request's nonce was not accepted.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -21,10 +25,10 @@ pub enum ReadNonceError {
         /// The nonce, hex.
         nonce: String,
     },
-    /// More reads inside the window than the guard remembers.
+    /// More reads inside the window than the guard remembers (for this tenant, or in all).
     #[error("more than {max} signed reads inside the skew window; retry shortly")]
     Full {
-        /// The limit.
+        /// The limit reached.
         max: usize,
     },
 }
@@ -55,15 +59,19 @@ pub(crate) struct ReadNonces {
     /// roughly expiry order (issued-at varies within the window), so an entry may outlive its
     /// expiry behind a later one: memory errs long, never short.
     order: VecDeque<(u64, (String, Vec<u8>))>,
+    per_tenant: HashMap<String, usize>,
     max: usize,
+    max_per_tenant: usize,
 }
 
 impl ReadNonces {
-    pub(crate) fn new(max: usize) -> ReadNonces {
+    pub(crate) fn new(max: usize, max_per_tenant: usize) -> ReadNonces {
         ReadNonces {
             seen: HashSet::new(),
             order: VecDeque::new(),
+            per_tenant: HashMap::new(),
             max,
+            max_per_tenant,
         }
     }
 
@@ -87,6 +95,13 @@ impl ReadNonces {
         if self.seen.len() >= self.max {
             return Err(ReadNonceError::Full { max: self.max });
         }
+        let held = self.per_tenant.entry(tenant.to_owned()).or_insert(0);
+        if *held >= self.max_per_tenant {
+            return Err(ReadNonceError::Full {
+                max: self.max_per_tenant,
+            });
+        }
+        *held += 1;
         self.seen.insert(key.clone());
         // The time check accepts this request while now ≤ issued_at + skew.
         self.order.push_back((issued_at.saturating_add(skew), key));
@@ -99,6 +114,12 @@ impl ReadNonces {
                 break;
             }
             if let Some((_, key)) = self.order.pop_front() {
+                if let Some(held) = self.per_tenant.get_mut(&key.0) {
+                    *held = held.saturating_sub(1);
+                    if *held == 0 {
+                        self.per_tenant.remove(&key.0);
+                    }
+                }
                 self.seen.remove(&key);
             }
         }
@@ -116,7 +137,7 @@ mod tests {
 
     #[test]
     fn a_nonce_works_once_per_tenant_while_the_window_lasts() {
-        let mut g = ReadNonces::new(16);
+        let mut g = ReadNonces::new(16, 16);
         g.record("acme", b"n1", 1_000, 300, 1_000).unwrap();
         let e = g.record("acme", b"n1", 1_000, 300, 1_200).unwrap_err();
         assert_eq!(e.code(), "auth.read_replayed");
@@ -133,7 +154,7 @@ mod tests {
 
     #[test]
     fn a_full_guard_refuses_rather_than_forgets() {
-        let mut g = ReadNonces::new(2);
+        let mut g = ReadNonces::new(2, 2);
         g.record("acme", b"a", 1_000, 300, 1_000).unwrap();
         g.record("acme", b"b", 1_000, 300, 1_000).unwrap();
         let e = g.record("acme", b"c", 1_000, 300, 1_000).unwrap_err();
@@ -150,8 +171,22 @@ mod tests {
     }
 
     #[test]
+    fn one_tenant_filling_its_share_leaves_the_others_served() {
+        let mut g = ReadNonces::new(16, 2);
+        g.record("noisy", b"a", 1_000, 300, 1_000).unwrap();
+        g.record("noisy", b"b", 1_000, 300, 1_000).unwrap();
+        let e = g.record("noisy", b"c", 1_000, 300, 1_000).unwrap_err();
+        assert_eq!(e, ReadNonceError::Full { max: 2 });
+        g.record("quiet", b"a", 1_000, 300, 1_000).unwrap();
+        // The share comes back as the window passes.
+        g.record("noisy", b"c", 1_400, 300, 1_400).unwrap();
+        assert_eq!(g.per_tenant.get("noisy"), Some(&1));
+        assert_eq!(g.per_tenant.get("quiet"), None, "an empty share is dropped");
+    }
+
+    #[test]
     fn entries_behind_a_longer_lived_one_are_kept_not_lost() {
-        let mut g = ReadNonces::new(16);
+        let mut g = ReadNonces::new(16, 16);
         // Issued late in the window first, then one issued early.
         g.record("acme", b"late", 1_290, 300, 1_000).unwrap();
         g.record("acme", b"early", 710, 300, 1_000).unwrap();
