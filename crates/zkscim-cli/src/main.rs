@@ -105,9 +105,12 @@ enum Command {
     /// Example: `zkscim list User --filter 'userName eq "alice@example.com"' --tenant-dir ./acme
     /// --key admin.pem --chain admin.chain`
     List(read::ListArgs),
-    /// Set the tenant policy (protection profile and certificate lifetime caps by chain level).
+    /// Set the tenant policy: protection profile (from tenant.json), certificate lifetime caps
+    /// by chain level, and the owner and expiry non-human identities must carry. Replaces the
+    /// whole policy; deactivations and revocations are never blocked by it.
     ///
-    /// Example: `zkscim policy --lifetime-cap 2=24h --tenant-dir ./acme --key acme/root.pem`
+    /// Example: `zkscim policy --lifetime-cap 2=24h --nhi-type Agent --nhi-max-expiry 90d
+    /// --tenant-dir ./acme --key acme/root.pem`
     Policy(policy::PolicyArgs),
     /// Verify a tenant's log as an independent auditor; witness checkpoints.
     ///
