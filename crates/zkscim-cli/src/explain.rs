@@ -174,7 +174,9 @@ pub fn run(args: ExplainArgs, out: &Output) -> Result<(), CliError> {
             s.body().resource_id
         ),
         Statement::Revocation(s) => format!("revoke certificate {}", s.body().target.to_hex()),
-        Statement::Policy(_) => "tenant policy update".to_owned(),
+        Statement::Policy(s) => {
+            format!("tenant policy update: {}", policy_words(&s.body().document))
+        }
         Statement::Genesis(g) => format!(
             "tenant genesis with root key {}",
             g.body().root.key_id().short()
@@ -227,6 +229,15 @@ pub fn run(args: ExplainArgs, out: &Output) -> Result<(), CliError> {
     );
     out.result(&lines.join("\n"), &Json::Object(value));
     Ok(())
+}
+
+/// What a policy document sets, in words (or why it does not decode: the log records the
+/// refusal then).
+fn policy_words(document: &zkscim_proto::codec::Value) -> String {
+    match zkscim_proto::policy::TenantPolicy::from_cbor(document) {
+        Ok(p) => crate::policy::describe(&p),
+        Err(e) => format!("an invalid document ({e})"),
+    }
 }
 
 fn statement_signer(statement: &Statement) -> String {

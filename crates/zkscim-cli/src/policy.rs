@@ -94,6 +94,39 @@ fn parse_nhi(types: &[String], max_expiry: Option<&str>) -> Result<NhiRequiremen
     Ok(nhi)
 }
 
+/// What a policy sets, in words.
+pub fn describe(policy: &TenantPolicy) -> String {
+    let mut parts = vec![format!(
+        "protection profile with {} rules",
+        policy.profile.rules().len()
+    )];
+    if policy.lifetime_caps.is_empty() {
+        parts.push("no certificate lifetime caps".to_owned());
+    } else {
+        let caps: Vec<String> = policy
+            .lifetime_caps
+            .caps()
+            .iter()
+            .map(|(level, seconds)| format!("level {level} ≤ {seconds} s"))
+            .collect();
+        parts.push(format!("certificate lifetimes {}", caps.join(", ")));
+    }
+    if policy.nhi.is_empty() {
+        parts.push("no non-human-identity requirements".to_owned());
+    } else {
+        parts.push(format!(
+            "{} must name an owner and carry an expiry{}",
+            policy.nhi.types().join(", "),
+            policy
+                .nhi
+                .max_expiry()
+                .map(|m| format!(" at most {m} s ahead"))
+                .unwrap_or_default()
+        ));
+    }
+    parts.join("; ")
+}
+
 pub fn run(a: PolicyArgs, out: &Output) -> Result<(), CliError> {
     let caps = parse_caps(&a.lifetime_caps)?;
     let nhi = parse_nhi(&a.nhi_types, a.nhi_max_expiry.as_deref())?;
@@ -131,28 +164,7 @@ pub fn run(a: PolicyArgs, out: &Output) -> Result<(), CliError> {
     if let Some(path) = &a.out {
         write_atomic(path, &bytes, a.force)?;
     }
-    let mut caps_text = if policy.lifetime_caps.is_empty() {
-        "no lifetime caps".to_owned()
-    } else {
-        policy
-            .lifetime_caps
-            .caps()
-            .iter()
-            .map(|(level, seconds)| format!("level {level} ≤ {seconds} s"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    if !policy.nhi.is_empty() {
-        caps_text.push_str(&format!(
-            "; {} must name an owner and carry an expiry{}",
-            policy.nhi.types().join(", "),
-            policy
-                .nhi
-                .max_expiry()
-                .map(|m| format!(" at most {m} s ahead"))
-                .unwrap_or_default()
-        ));
-    }
+    let caps_text = describe(&policy);
     let human = match &applied {
         Some(r) => format!(
             "tenant policy set at log index {} (receipt verified): {caps_text}",

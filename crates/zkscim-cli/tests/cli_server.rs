@@ -757,6 +757,23 @@ fn policy_caps_connector_lifetime() {
         &with(&["policy", "--lifetime-cap", "2=1h", "--json"], &ROOT),
     ));
     assert_eq!(v["status"], "applied", "{v}");
+    // The auditor's explanation of the entry says what the policy set.
+    let index = v["index"].as_u64().unwrap().to_string();
+    let explained = ok(&run(
+        d,
+        &[
+            "explain",
+            &index,
+            "--tenant",
+            "acme",
+            "--server",
+            &server.url,
+        ],
+    ));
+    assert!(
+        explained.contains("certificate lifetimes level 2 ≤ 3600 s"),
+        "{explained}"
+    );
     assert_eq!(
         v["lifetime_caps"],
         serde_json::json!([{"level": 2, "seconds": 3600}])
