@@ -1,6 +1,7 @@
 //! Parses arbitrary bytes as any signed statement, then runs everything a server does with a
-//! parsed one: verification against a fixed root at a fixed time, touched-path derivation, and
-//! a re-encode of the payload that must reproduce the signed payload byte for byte.
+//! parsed one: verification against a fixed root at a fixed time, touched-path derivation, a
+//! re-encode of the payload that must reproduce the signed payload byte for byte, and for a
+//! policy statement the decode and re-encode of its tenant policy document.
 #![no_main]
 #![allow(
     clippy::unwrap_used,
@@ -45,6 +46,11 @@ fuzz_target!(|data: &[u8]| {
         Statement::Policy(s) => {
             assert_eq!(s.envelope().encode_payload(), s.sign1().payload);
             let _ = s.verify(&ctx, 300, &mut NoCache);
+            // One policy, one encoding: a document that decodes re-encodes to itself.
+            let document = &s.body().document;
+            if let Ok(policy) = zkscim_proto::policy::TenantPolicy::from_cbor(document) {
+                assert_eq!(&policy.to_cbor(), document);
+            }
         }
         Statement::ReadRequest(s) => {
             assert_eq!(s.envelope().encode_payload(), s.sign1().payload);
