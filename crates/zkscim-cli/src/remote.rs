@@ -41,10 +41,13 @@ pub fn hint_for(code: &str) -> String {
         (_, "resource.not_found") | (_, "scim.not_found") => "no such resource: find its id with `zkscim list <Type>`".into(),
         (_, "policy.lifetime_exceeded") => "a certificate of the chain lives longer than the tenant policy allows at its level: renew it shorter with `zkscim cert renew <cert> --issuer-key <issuer.pem> --parent <issuer.chain> --ttl <within the cap> --out <cert> --chain-out <chain> --force`, then retry (deactivations and revocations are never blocked)".into(),
         (_, "policy.invalid_lifetime_caps") | (_, "policy.invalid_profile") => "the policy document does not decode: see the detail; `zkscim policy --lifetime-cap LEVEL=DURATION` builds a valid one from tenant.json".into(),
+        _ if code.starts_with("policy.nhi_") => "the tenant policy requires this type of non-human identity to name an owner (owners[].value) and carry an expiry (urn:zkscim:params:scim:schemas:extension:nhi:2.0:Lifecycle:expiresAt) within its bound: add them and retry; a deactivation is always accepted".into(),
         ("policy", _) => "the tenant policy refused it: the detail names the capability or approval needed".into(),
         ("scim", _) => "fix the SCIM document as the detail says, then retry".into(),
         ("envelope", _) => "check this machine's clock (issued-at must be within the server's skew window), then retry".into(),
         (_, "tenant.unknown") => "the tenant does not exist on this server: register it with `zkscim tenant register --dir <dir> --server <url> --admin-token <token>`".into(),
+        (_, "auth.read_replayed") => "this signed read was already used: every read needs a fresh signature (run the command again; zkscim signs one per request)".into(),
+        (_, "read.busy") => "the server holds as many signed reads for this tenant as its skew window allows: retry in a few seconds".into(),
         ("auth", _) | ("cose", _) | ("cert", _) => "the server could not authenticate the signer under this tenant's root: is the tenant directory the one registered on this server, and --key/--chain the matching pair?".into(),
         _ => "see the detail; `zkscim explain <index> --tenant <tenant>` shows who signed a logged entry and why it was refused".into(),
     }
@@ -197,4 +200,24 @@ pub fn log_key_fingerprint(key: &str) -> String {
         .chars()
         .take(16)
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::hint_for;
+
+    #[test]
+    fn hints_name_the_next_step_for_policy_and_read_refusals() {
+        for (code, needle) in [
+            ("policy.lifetime_exceeded", "cert renew"),
+            ("policy.invalid_lifetime_caps", "zkscim policy"),
+            ("policy.nhi_owner_missing", "expiresAt"),
+            ("auth.read_replayed", "fresh signature"),
+            ("read.busy", "retry"),
+            ("auth.read_binding", "authenticate"),
+        ] {
+            let hint = hint_for(code);
+            assert!(hint.contains(needle), "{code}: {hint}");
+        }
+    }
 }
