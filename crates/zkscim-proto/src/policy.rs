@@ -614,6 +614,20 @@ mod tests {
         );
     }
 
+    /// The second vector of spec/policy.md: Agents and agentic applications must name an owner
+    /// and carry an expiry at most 90 days ahead.
+    #[test]
+    fn spec_vector_nhi() {
+        let p = TenantPolicy {
+            nhi: nhi(&["Agent", "AgenticApplication"], Some(90 * 86_400)),
+            ..TenantPolicy::default_policy()
+        };
+        assert_eq!(
+            hex::encode(p.to_bytes()),
+            "a30101028ea202666163746976650300a2026b646973706c61796e616d650302a2026a65787465726e616c69640302a2026b67726f7570732e247265660300a2026b67726f7570732e747970650300a2026c67726f7570732e76616c75650300a2026269640300a2026c6d656d626572732e247265660300a2026c6d656d626572732e747970650300a2026d6d656d626572732e76616c75650300a202646d6574610300a20267736368656d61730300a202784475726e3a7a6b7363696d3a706172616d733a7363696d3a736368656d61733a657874656e73696f6e3a6e68693a322e303a6c6966656379636c653a6578706972657361740300a20268757365726e616d65030204a20182654167656e74724167656e7469634170706c69636174696f6e021a0076a700"
+        );
+    }
+
     fn nhi(types: &[&str], max_expiry: Option<u64>) -> NhiRequirements {
         let mut n = NhiRequirements::none();
         for t in types {
