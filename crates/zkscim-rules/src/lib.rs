@@ -313,6 +313,74 @@ pub fn verify(
     }
 }
 
+/// [`verify`], taking the statement by value: it moves into the [`Verification`] instead of
+/// being copied there, which is what a caller without further use for it (a replay) wants. The
+/// result is the same as `verify(&statement, ..)`'s.
+pub fn verify_owned(
+    statement: Statement,
+    tenant: Option<&TenantInfo>,
+    route_tenant: &str,
+    now: u64,
+    settings: Settings,
+    cache: &mut dyn VerifiedCache,
+) -> Verification {
+    let tenant_info = match (&statement, tenant) {
+        (Statement::Operation(_) | Statement::Revocation(_) | Statement::Policy(_), Some(t)) => t,
+        // Genesis, read requests and statements to a missing tenant: nothing to move.
+        _ => return verify(&statement, tenant, route_tenant, now, settings, cache),
+    };
+    let ctx = ChainContext {
+        tenant: &tenant_info.tenant,
+        root: &tenant_info.root,
+        now,
+    };
+    fn finish<K: zkscim_proto::envelope::Chained>(
+        signed: Signed<K>,
+        ctx: &ChainContext<'_>,
+        settings: Settings,
+        cache: &mut dyn VerifiedCache,
+        wrap: impl FnOnce(Verified<K>) -> Verification,
+        back: impl FnOnce(Signed<K>) -> Statement,
+    ) -> Verification {
+        match signed.into_verified(ctx, settings.skew_secs, cache) {
+            Ok(v) => wrap(v),
+            Err((signed, e)) if e.after_authentication() => Verification::Refused {
+                statement: Box::new(back(*signed)),
+                refusal: Refusal::from_envelope(&e),
+            },
+            Err((_, e)) => Verification::Forged(e),
+        }
+    }
+    match statement {
+        Statement::Operation(s) => finish(
+            s,
+            &ctx,
+            settings,
+            cache,
+            |v| Verification::Operation(Box::new(v)),
+            Statement::Operation,
+        ),
+        Statement::Revocation(s) => finish(
+            s,
+            &ctx,
+            settings,
+            cache,
+            |v| Verification::Revocation(Box::new(v)),
+            Statement::Revocation,
+        ),
+        Statement::Policy(s) => finish(
+            s,
+            &ctx,
+            settings,
+            cache,
+            |v| Verification::Policy(Box::new(v)),
+            Statement::Policy,
+        ),
+        // Matched above.
+        other => verify(&other, tenant, route_tenant, now, settings, cache),
+    }
+}
+
 fn header_of(statement: &Statement) -> &zkscim_proto::envelope::Header {
     statement.header()
 }
@@ -724,11 +792,12 @@ fn decide_operation(
     let current_for_touch = current
         .as_ref()
         .map(|c| with_members(&c.body, &current_members));
-    let touched = match body.touched_paths(current_for_touch.as_ref()) {
+    // The body as JSON comes with the touched paths (one conversion): if it did not convert,
+    // the touched paths fail first, so the `invalidSyntax` refusal below is never reached.
+    let (mut touched, json) = match body.touched_paths_and_body(current_for_touch.as_ref()) {
         Ok(t) => t,
         Err(e) => return refuse(Refusal::new(e.code(), 400, e.to_string()).scim("invalidPath")),
     };
-    let mut touched = touched;
     if is_group && body.operation() == Operation::Delete {
         // Deleting a group removes every membership in it: an authorisation change, bound by
         // `members` and the group allow-list like any other membership write.
@@ -755,10 +824,6 @@ fn decide_operation(
     }
     let scim_profile = scim_profile_cached(&tenant.profile, &rs);
     let scim_profile = &*scim_profile;
-    let json = match body.body_json() {
-        Ok(j) => j,
-        Err(e) => return refuse(Refusal::new(e.code(), 400, e.to_string()).scim("invalidSyntax")),
-    };
     // Leak guard on the request itself, before the engine sees it, so the refusal names the
     // protection profile; the resulting resource is checked again below.
     if let Err(r) = check_request_profile(&tenant.profile, rtype, &json) {
@@ -888,10 +953,11 @@ fn decide_operation(
         }
     }
     let version = current.as_ref().map_or(1, |c| c.version + 1);
+    let now_text = rfc3339(now);
     let created = current
         .as_ref()
         .and_then(|c| c.body.get("meta").and_then(|m| m.get("created")).cloned())
-        .unwrap_or_else(|| Json::String(rfc3339(now)));
+        .unwrap_or_else(|| Json::String(now_text.clone()));
     if let Json::Object(map) = &mut result {
         map.insert("id".into(), Json::String(id.to_owned()));
         map.insert(
@@ -899,7 +965,7 @@ fn decide_operation(
             serde_json::json!({
                 "resourceType": rs.resource_type.name,
                 "created": created,
-                "lastModified": rfc3339(now),
+                "lastModified": now_text,
                 "version": etag(version),
             }),
         );
@@ -1159,39 +1225,58 @@ fn resource_schema_cached(
     })
 }
 
-/// Memo of [`scim_profile`] results: the tenant profile and the exact schema key they were
-/// computed from (a pure function of both), most recent last, a handful at most.
-type ScimProfileMemo = Vec<(
-    ProtectionProfile,
-    Vec<u8>,
-    std::rc::Rc<zkscim_scim::ProtectionProfile>,
-)>;
+/// One memoised [`scim_profile`] result: the tenant profile and the exact schema key it was
+/// computed from (a pure function of both), and the resource schema last seen with that key.
+struct ScimProfileMemo {
+    profile: ProtectionProfile,
+    key: Vec<u8>,
+    /// Held so that its address cannot be reused: the same `Rc` (from
+    /// [`resource_schema_cached`]) is the same schema, whose key is `key` without rebuilding it.
+    rs: std::rc::Rc<ResourceSchema>,
+    out: std::rc::Rc<zkscim_scim::ProtectionProfile>,
+}
 
 const SCIM_PROFILE_MEMO: usize = 16;
 
 thread_local! {
-    static SCIM_PROFILES: std::cell::RefCell<ScimProfileMemo> =
+    static SCIM_PROFILES: std::cell::RefCell<Vec<ScimProfileMemo>> =
         const { std::cell::RefCell::new(Vec::new()) };
 }
 
 /// [`scim_profile`], memoised per thread on exactly what it depends on, since building it is
-/// a large part of deciding one operation and it changes only with a policy or a schema.
+/// a large part of deciding one operation and it changes only with a policy or a schema. The
+/// schema key (a few KB) is built only when `rs` is not the very schema last seen with it.
 fn scim_profile_cached(
     profile: &ProtectionProfile,
-    rs: &ResourceSchema,
+    rs: &std::rc::Rc<ResourceSchema>,
 ) -> std::rc::Rc<zkscim_scim::ProtectionProfile> {
-    let mut key = Vec::with_capacity(4096);
-    scim_profile_key(rs, &mut key);
     SCIM_PROFILES.with(|memo| {
         let mut memo = memo.borrow_mut();
-        if let Some((_, _, out)) = memo.iter().find(|(p, k, _)| *k == key && p == profile) {
-            return out.clone();
+        if let Some(m) = memo
+            .iter()
+            .find(|m| std::rc::Rc::ptr_eq(&m.rs, rs) && m.profile == *profile)
+        {
+            return m.out.clone();
+        }
+        let mut key = Vec::with_capacity(4096);
+        scim_profile_key(rs, &mut key);
+        if let Some(m) = memo
+            .iter_mut()
+            .find(|m| m.key == key && m.profile == *profile)
+        {
+            m.rs = rs.clone();
+            return m.out.clone();
         }
         let out = std::rc::Rc::new(scim_profile(profile, rs));
         if memo.len() >= SCIM_PROFILE_MEMO {
             memo.remove(0);
         }
-        memo.push((profile.clone(), key, out.clone()));
+        memo.push(ScimProfileMemo {
+            profile: profile.clone(),
+            key,
+            rs: rs.clone(),
+            out: out.clone(),
+        });
         out
     })
 }

@@ -20,6 +20,21 @@ struct Compact {
     version: u64,
     body: Box<str>,
     indexes: Box<[(Box<str>, Box<str>)]>,
+    /// Whether the body holds a floating-point number: the only JSON value whose text may not
+    /// survive `parse → to_string` (serde_json's float parsing is not exact), so the digest
+    /// must round-trip such bodies as the server does; any other body's text is already what
+    /// the round trip gives.
+    has_float: bool,
+}
+
+/// Whether `value` holds a floating-point number anywhere.
+fn has_float(value: &serde_json::Value) -> bool {
+    match value {
+        serde_json::Value::Number(n) => n.is_f64(),
+        serde_json::Value::Array(items) => items.iter().any(has_float),
+        serde_json::Value::Object(map) => map.values().any(has_float),
+        _ => false,
+    }
 }
 
 /// Ids holding one index value: nearly always one (blind indexes of unique attributes), so
@@ -191,6 +206,7 @@ impl MemoryState {
                 }
                 let compact = Compact {
                     version: *version,
+                    has_float: has_float(body),
                     body: body.to_string().into_boxed_str(),
                     indexes: indexes
                         .iter()
@@ -307,10 +323,17 @@ impl MemoryState {
     /// The directory digest (see [`crate::digest`]). Each body goes through
     /// `parse → to_string`, as on the server (which parses its stored text, then digests), so
     /// the two agree byte for byte even where a JSON value would not survive a round trip.
+    /// Only a body with a float can change in the round trip: serde_json's own text of strings,
+    /// integers, booleans, null, arrays and objects (keys in map order, no duplicates) parses
+    /// back to the same value and prints the same text, so such a body is digested as stored.
     pub fn digest(&self) -> [u8; 32] {
         let mut d = crate::DirectoryDigest::new();
         for (rtype, by_id) in &self.resources {
             for (id, resource) in by_id {
+                if !resource.has_float {
+                    d.resource_text(rtype, id, resource.version, &resource.body);
+                    continue;
+                }
                 match serde_json::from_str::<serde_json::Value>(&resource.body) {
                     Ok(body) => d.resource(rtype, id, resource.version, &body),
                     // Never happens (the text is serde_json's own output); digest the text
@@ -375,5 +398,85 @@ impl StateView for MemoryState {
             .and_then(|values| values.get(value))
             .map(Owners::to_vec)
             .unwrap_or_default())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use zkscim_proto::log_entry::EntryKind;
+
+    fn put(state: &mut MemoryState, rtype: &str, id: &str, version: u64, body: serde_json::Value) {
+        state.apply(
+            "acme",
+            &Decision {
+                kind: EntryKind::Operation,
+                new_certificates: Vec::new(),
+                nonce: Vec::new(),
+                verdict: Verdict::Applied {
+                    version: None,
+                    effects: vec![Effect::PutResource {
+                        resource_type: rtype.to_owned(),
+                        id: id.to_owned(),
+                        version,
+                        body,
+                        indexes: BTreeMap::new(),
+                    }],
+                },
+            },
+        );
+    }
+
+    /// The digest as defined: every stored body parsed and printed again.
+    fn reference_digest(state: &MemoryState) -> [u8; 32] {
+        let mut d = crate::DirectoryDigest::new();
+        for (rtype, id, resource) in state.resources() {
+            let Ok(resource) = resource else {
+                panic!("stored body does not parse");
+            };
+            d.resource(rtype, id, resource.version, &resource.body);
+        }
+        for (group, members) in &state.members {
+            for member in members {
+                d.member(group, member);
+            }
+        }
+        d.finish()
+    }
+
+    #[test]
+    fn digest_of_stored_text_equals_the_round_trip() {
+        let mut state = MemoryState::new();
+        let bodies = [
+            serde_json::json!({"id": "a", "userName": "zk1.x", "active": true, "n": null}),
+            serde_json::json!({"b": "quote \" backslash \\ tab \t nl \n ctl \u{1} del \u{7f}"}),
+            serde_json::json!({"u": "Zoë 日本 🦀 \u{2028}", "z": [1, -2, 18446744073709551615u64]}),
+            serde_json::json!({"neg": i64::MIN, "nested": {"k": [{"v": "x"}, [], {}]}}),
+            serde_json::json!({"f": 0.1, "g": -0.0, "h": 1e300, "i": 5e-324, "j": 123456.789}),
+            serde_json::json!({"subnormal_edge": 2.225_073_858_507_201e-308}),
+            // serde_json parses this text one unit in the last place off: the round trip
+            // prints 1.0715660391465825e-75, and so must the digest.
+            serde_json::json!({"inexact": 1.0715660391465826e-75}),
+            serde_json::json!([]),
+        ];
+        for (i, body) in bodies.iter().enumerate() {
+            let id = format!("{i:02}");
+            put(&mut state, "User", &id, i as u64 + 1, body.clone());
+        }
+        put(
+            &mut state,
+            "Group",
+            "g",
+            7,
+            serde_json::json!({"displayName": "ops"}),
+        );
+        assert_eq!(state.digest(), reference_digest(&state));
+    }
+
+    #[test]
+    fn floats_are_found_at_any_depth() {
+        assert!(!has_float(&serde_json::json!({"a": [1, -1, {"b": "1.5"}]})));
+        assert!(has_float(&serde_json::json!({"a": [1, {"b": [1.5]}]})));
+        assert!(has_float(&serde_json::json!(-0.0)));
     }
 }

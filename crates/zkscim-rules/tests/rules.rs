@@ -910,3 +910,72 @@ fn replayed_nonces_are_refused_after_the_nonce_set_compacts() {
             .unwrap(),
     );
 }
+
+/// `verify_owned` moves the statement instead of copying it, and must say exactly what
+/// `verify` says: verified, refused after authentication (the statement handed back), forged,
+/// genesis, and no tenant.
+#[test]
+fn verify_owned_agrees_with_verify() {
+    let mut w = World::new();
+    let chain = w.connector_chain(lifecycle_scope());
+    let mut statements = Vec::new();
+    let mut push = |w: &mut World, signer: u8, chain: Vec<Certificate>| {
+        let bytes = w.op(
+            &key(signer),
+            chain,
+            "User",
+            &uuid(1),
+            Change::create(&user(SEALED, true)).unwrap(),
+            &[("username", Some(TOKEN_A))],
+        );
+        statements.push(envelope::parse_any(&bytes).unwrap());
+    };
+    push(&mut w, 3, chain.clone());
+    // Signed by a key that is not the chain's leaf: forged.
+    push(&mut w, 9, chain.clone());
+    let genesis = Envelope::new(
+        w.header(vec![]),
+        Genesis {
+            root: w.root.public_key(),
+        },
+    )
+    .sign(&w.root);
+    statements.push(envelope::parse_any(&genesis).unwrap());
+    let tenant = w.state.tenant.clone();
+    let mut kinds = BTreeMap::new();
+    for now in [T0, T0 + 86_400 + 1, T0 + 2 * 86_400] {
+        for statement in &statements {
+            for tenant in [tenant.as_ref(), None] {
+                let expected = verify(
+                    statement,
+                    tenant,
+                    "acme",
+                    now,
+                    Settings::default(),
+                    &mut HashSet::new(),
+                );
+                let owned = zkscim_rules::verify_owned(
+                    statement.clone(),
+                    tenant,
+                    "acme",
+                    now,
+                    Settings::default(),
+                    &mut HashSet::new(),
+                );
+                assert_eq!(format!("{owned:?}"), format!("{expected:?}"));
+                let kind = match &owned {
+                    Verification::Forged(_) => "forged",
+                    Verification::Genesis(_) => "genesis",
+                    Verification::Refused { .. } => "refused",
+                    Verification::Operation(_) => "operation",
+                    Verification::Revocation(_) | Verification::Policy(_) => "other",
+                };
+                *kinds.entry(kind).or_insert(0) += 1;
+            }
+        }
+    }
+    // Every path of `verify_owned` was taken.
+    for kind in ["forged", "genesis", "refused", "operation"] {
+        assert!(kinds.contains_key(kind), "{kind} not exercised: {kinds:?}");
+    }
+}
