@@ -642,7 +642,7 @@ impl Kind for OperationBody {
                         )
                         .into());
                 }
-                codec::to_json(resource)
+                codec::check_json(resource)
                     .map_err(|e| r.invalid(KEY_RESOURCE, "resource", e.to_string()))?;
                 if op == Operation::Create {
                     Change::Create(resource.clone())
@@ -677,7 +677,7 @@ impl Kind for OperationBody {
                             )
                             .into());
                     }
-                    codec::to_json(item).map_err(|e| {
+                    codec::check_json(item).map_err(|e| {
                         r.invalid(KEY_PATCH, "patch", format!("operation {i}: {e}"))
                     })?;
                 }

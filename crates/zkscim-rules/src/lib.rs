@@ -1326,68 +1326,88 @@ pub fn scim_profile(
     out
 }
 
-/// Every string of `resource`, with its attribute path (extension attributes under their URN).
-fn string_leaves(resource: &Json) -> Vec<(String, String)> {
-    fn walk(value: &Json, path: &str, out: &mut Vec<(String, String)>) {
-        match value {
-            Json::String(s) => out.push((path.to_owned(), s.clone())),
-            Json::Array(items) => items.iter().for_each(|i| walk(i, path, out)),
-            Json::Object(map) => map
-                .iter()
-                .for_each(|(k, v)| walk(v, &format!("{path}.{k}"), out)),
-            _ => {}
+/// Calls `f` with every string of `resource` and its attribute path (extension attributes
+/// under their URN), in document order, until `f` fails. One path buffer serves the whole
+/// walk: checking a resource allocates nothing per leaf.
+fn for_each_string_leaf<E>(
+    resource: &Json,
+    f: &mut dyn FnMut(&str, &str) -> Result<(), E>,
+) -> Result<(), E> {
+    let Json::Object(map) = resource else {
+        return Ok(());
+    };
+    let mut path = String::new();
+    for (k, v) in map {
+        if k.eq_ignore_ascii_case("schemas") {
+            continue;
+        }
+        match v {
+            Json::Object(ext) if k.get(..4).is_some_and(|p| p.eq_ignore_ascii_case("urn:")) => {
+                for (a, v) in ext {
+                    path.clear();
+                    path.push_str(k);
+                    path.push(':');
+                    path.push_str(a);
+                    for_each_leaf_under(v, &mut path, f)?;
+                }
+            }
+            _ => {
+                path.clear();
+                path.push_str(k);
+                for_each_leaf_under(v, &mut path, f)?;
+            }
         }
     }
-    let mut out = Vec::new();
-    if let Json::Object(map) = resource {
-        for (k, v) in map {
-            if k.eq_ignore_ascii_case("schemas") {
-                continue;
-            }
-            match v {
-                Json::Object(ext) if k.to_ascii_lowercase().starts_with("urn:") => ext
-                    .iter()
-                    .for_each(|(a, v)| walk(v, &format!("{k}:{a}"), &mut out)),
-                _ => walk(v, k, &mut out),
-            }
-        }
-    }
-    out
+    Ok(())
 }
 
-/// String leaves of a create/replace body or of PATCH operations, with their paths.
-fn request_leaves(json: &Json) -> Vec<(String, String)> {
+/// Calls `f` with every string within `value` and its path: `path` itself, extended by
+/// `.name` for each object member on the way (and restored before returning).
+fn for_each_leaf_under<E>(
+    value: &Json,
+    path: &mut String,
+    f: &mut dyn FnMut(&str, &str) -> Result<(), E>,
+) -> Result<(), E> {
+    match value {
+        Json::String(s) => f(path, s),
+        Json::Array(items) => items
+            .iter()
+            .try_for_each(|item| for_each_leaf_under(item, path, f)),
+        Json::Object(map) => {
+            for (k, v) in map {
+                let len = path.len();
+                path.push('.');
+                path.push_str(k);
+                let found = for_each_leaf_under(v, path, f);
+                path.truncate(len);
+                found?;
+            }
+            Ok(())
+        }
+        _ => Ok(()),
+    }
+}
+
+/// [`for_each_string_leaf`] over a create/replace body, or over the values of PATCH
+/// operations (each under its path, filters stripped; a value without a path as a resource).
+fn for_each_request_leaf<E>(
+    json: &Json,
+    f: &mut dyn FnMut(&str, &str) -> Result<(), E>,
+) -> Result<(), E> {
     let Json::Array(ops) = json else {
-        return string_leaves(json);
+        return for_each_string_leaf(json, f);
     };
-    let mut out = Vec::new();
     for op in ops {
         let Json::Object(op) = op else { continue };
         let Some(value) = get_ci(op, "value") else {
             continue;
         };
         match get_ci(op, "path").and_then(Json::as_str) {
-            Some(path) => {
-                let base = strip_filters(path);
-                let mut leaves = Vec::new();
-                collect_leaves(value, &base, &mut leaves);
-                out.extend(leaves);
-            }
-            None => out.extend(string_leaves(value)),
+            Some(path) => for_each_leaf_under(value, &mut strip_filters(path), f)?,
+            None => for_each_string_leaf(value, f)?,
         }
     }
-    out
-}
-
-fn collect_leaves(value: &Json, path: &str, out: &mut Vec<(String, String)>) {
-    match value {
-        Json::String(s) => out.push((path.to_owned(), s.clone())),
-        Json::Array(items) => items.iter().for_each(|i| collect_leaves(i, path, out)),
-        Json::Object(map) => map
-            .iter()
-            .for_each(|(k, v)| collect_leaves(v, &format!("{path}.{k}"), out)),
-        _ => {}
-    }
+    Ok(())
 }
 
 /// `emails[type eq "work"].value` → `emails.value`; quoted brackets inside filters are skipped.
@@ -1420,21 +1440,19 @@ fn check_request_profile(
     rtype: &str,
     json: &Json,
 ) -> Result<(), Refusal> {
-    for (path, value) in request_leaves(json) {
-        if let Err(v) = profile.check_value(rtype, &path, &value) {
-            return Err(Refusal::new(v.code(), 400, v.to_string()).scim("invalidValue"));
-        }
-    }
-    Ok(())
+    for_each_request_leaf(json, &mut |path, value| {
+        profile
+            .check_value(rtype, path, value)
+            .map_err(|v| Refusal::new(v.code(), 400, v.to_string()).scim("invalidValue"))
+    })
 }
 
 fn check_profile(profile: &ProtectionProfile, rtype: &str, resource: &Json) -> Result<(), Refusal> {
-    for (path, value) in string_leaves(resource) {
-        if let Err(v) = profile.check_value(rtype, &path, &value) {
-            return Err(Refusal::new(v.code(), 400, v.to_string()).scim("invalidValue"));
-        }
-    }
-    Ok(())
+    for_each_string_leaf(resource, &mut |path, value| {
+        profile
+            .check_value(rtype, path, value)
+            .map_err(|v| Refusal::new(v.code(), 400, v.to_string()).scim("invalidValue"))
+    })
 }
 
 /// Equality-search values after the operation: blind-index tokens for sealed+indexed
@@ -1583,6 +1601,98 @@ impl DirectoryDigest {
 
 #[cfg(test)]
 mod tests {
+    use serde_json::{json, Value as Json};
+
+    fn leaves(json: &Json, request: bool) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        let mut push = |path: &str, value: &str| -> Result<(), ()> {
+            out.push((path.to_owned(), value.to_owned()));
+            Ok(())
+        };
+        let walked = if request {
+            super::for_each_request_leaf(json, &mut push)
+        } else {
+            super::for_each_string_leaf(json, &mut push)
+        };
+        assert_eq!(walked, Ok(()));
+        out
+    }
+
+    fn pairs(expected: &[(&str, &str)]) -> Vec<(String, String)> {
+        expected
+            .iter()
+            .map(|(p, v)| ((*p).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn string_leaves_in_document_order_with_paths() {
+        let resource = json!({
+            "schemas": ["urn:x", "ignored"],
+            "userName": "u",
+            "active": true,
+            "name": {"givenName": "g", "familyName": "f", "n": 3},
+            "emails": [{"value": "a", "type": "work"}, {"value": "b"}, "c"],
+            "URN:ietf:params:scim:schemas:extension:enterprise:2.0:User": {
+                "manager": {"value": "m"},
+                "department": "d"
+            },
+            "urnish": {"x": "y"},
+            "é": "accent"
+        });
+        // serde_json's map iterates keys in order.
+        assert_eq!(
+            leaves(&resource, false),
+            pairs(&[
+                (
+                    "URN:ietf:params:scim:schemas:extension:enterprise:2.0:User:department",
+                    "d"
+                ),
+                (
+                    "URN:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager.value",
+                    "m"
+                ),
+                ("emails.type", "work"),
+                ("emails.value", "a"),
+                ("emails.value", "b"),
+                ("emails", "c"),
+                ("name.familyName", "f"),
+                ("name.givenName", "g"),
+                ("urnish.x", "y"),
+                ("userName", "u"),
+                ("é", "accent"),
+            ])
+        );
+        let ops = json!([
+            {"op": "replace", "path": "emails[type eq \"w]\"].value", "value": "e"},
+            {"op": "add", "value": {"name": {"givenName": "g"}, "schemas": ["s"]}},
+            {"op": "add", "PATH": "name", "VALUE": {"familyName": "f"}},
+            "not an object",
+            {"op": "remove", "path": "title"}
+        ]);
+        assert_eq!(
+            leaves(&ops, true),
+            pairs(&[
+                ("emails.value", "e"),
+                ("name.givenName", "g"),
+                ("name.familyName", "f"),
+            ])
+        );
+        // A create or replace body is walked as a resource.
+        assert_eq!(leaves(&resource, true), leaves(&resource, false));
+        // The first failing leaf stops the walk.
+        let mut seen = 0;
+        let stopped = super::for_each_string_leaf(&resource, &mut |_, v| {
+            seen += 1;
+            if v == "a" {
+                Err(v.to_owned())
+            } else {
+                Ok(())
+            }
+        });
+        assert_eq!((stopped, seen), (Err("a".to_owned()), 4));
+    }
+
     #[test]
     fn strip_filters_skips_quoted_brackets() {
         assert_eq!(

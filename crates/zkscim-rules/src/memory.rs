@@ -72,8 +72,8 @@ impl Owners {
 
     fn to_vec(&self) -> Vec<String> {
         match self {
-            Owners::One(id) => vec![id.to_string()],
-            Owners::Many(set) => set.iter().map(|id| id.to_string()).collect(),
+            Owners::One(id) => vec![String::from(&**id)],
+            Owners::Many(set) => set.iter().map(|id| String::from(&**id)).collect(),
         }
     }
 }
@@ -304,7 +304,7 @@ impl MemoryState {
             indexes: resource
                 .indexes
                 .iter()
-                .map(|(a, v)| (a.to_string(), v.to_string()))
+                .map(|(a, v)| (String::from(&**a), String::from(&**v)))
                 .collect(),
         })
     }
