@@ -31,15 +31,21 @@ const KEYS_PER_BUCKET: usize = 4;
 /// crowded bucket is binary-searched and the hash set probes further, so a key set built to
 /// collide costs time, never exactness.
 #[derive(Debug, Clone, Copy)]
-struct Keyed {
+pub(crate) struct Keyed {
     seed: u64,
 }
 
 impl Keyed {
-    fn new() -> Keyed {
+    pub(crate) fn new() -> Keyed {
         Keyed {
             seed: RandomState::new().hash_one(0x7a6b_7363_696d_u64),
         }
+    }
+}
+
+impl Default for Keyed {
+    fn default() -> Keyed {
+        Keyed::new()
     }
 }
 
@@ -51,7 +57,7 @@ impl BuildHasher for Keyed {
 }
 
 #[derive(Debug, Clone, Copy)]
-struct Mix {
+pub(crate) struct Mix {
     h: u64,
 }
 

@@ -953,7 +953,7 @@ fn decide_operation(
         }
     }
     let version = current.as_ref().map_or(1, |c| c.version + 1);
-    let now_text = rfc3339(now);
+    let now_text = rfc3339_recent(now);
     let created = current
         .as_ref()
         .and_then(|c| c.body.get("meta").and_then(|m| m.get("created")).cloned())
@@ -981,6 +981,27 @@ fn decide_operation(
     Ok(Verdict::Applied {
         version: Some(etag(version)),
         effects,
+    })
+}
+
+thread_local! {
+    static LAST_RFC3339: std::cell::RefCell<Option<(u64, String)>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// [`rfc3339`] of `now`, remembering the last time formatted: consecutive statements mostly
+/// share their second, and formatting costs more than a copy.
+fn rfc3339_recent(now: u64) -> String {
+    LAST_RFC3339.with(|last| {
+        let mut last = last.borrow_mut();
+        match &*last {
+            Some((time, text)) if *time == now => text.clone(),
+            _ => {
+                let text = rfc3339(now);
+                *last = Some((now, text.clone()));
+                text
+            }
+        }
     })
 }
 
@@ -1691,6 +1712,20 @@ mod tests {
             }
         });
         assert_eq!((stopped, seen), (Err("a".to_owned()), 4));
+    }
+
+    #[test]
+    fn recent_rfc3339_is_rfc3339() {
+        for now in [
+            0,
+            1_767_225_600,
+            1_767_225_600,
+            1_767_225_601,
+            4_102_444_800,
+            1,
+        ] {
+            assert_eq!(super::rfc3339_recent(now), super::rfc3339(now));
+        }
     }
 
     #[test]
