@@ -746,7 +746,7 @@ fn decide_operation(
         Ok(rs) => rs,
         Err(e) => return refuse(Refusal::from_scim(&e)),
     };
-    let current = view.resource(rtype, id)?;
+    let mut current = view.resource(rtype, id)?;
     let is_group = rs
         .lookup(None, "members")
         .is_some_and(|a| !a.common && !a.in_extension);
@@ -789,12 +789,15 @@ fn decide_operation(
     } else {
         Vec::new()
     };
-    let current_for_touch = current
-        .as_ref()
-        .map(|c| with_members(&c.body, &current_members));
-    // The body as JSON comes with the touched paths (one conversion): if it did not convert,
-    // the touched paths fail first, so the `invalidSyntax` refusal below is never reached.
-    let (mut touched, json) = match body.touched_paths_and_body(current_for_touch.as_ref()) {
+    // The body as JSON comes with the touched paths (one conversion; a body that does not
+    // convert fails here). The stored body is shown as it is unless there are members to add
+    // (a copy only then).
+    let touched_and_json = match current.as_ref() {
+        Some(c) if current_members.is_empty() => body.touched_paths_and_body(Some(&c.body)),
+        Some(c) => body.touched_paths_and_body(Some(&with_members(&c.body, &current_members))),
+        None => body.touched_paths_and_body(None),
+    };
+    let (mut touched, json) = match touched_and_json {
         Ok(t) => t,
         Err(e) => return refuse(Refusal::new(e.code(), 400, e.to_string()).scim("invalidPath")),
     };
@@ -829,9 +832,15 @@ fn decide_operation(
     if let Err(r) = check_request_profile(&tenant.profile, rtype, &json) {
         return refuse(r);
     }
+    // What is read of the stored body after the change is read now, so that a patch can take
+    // the body instead of copying it.
+    let was_active = current.as_ref().map(|c| active_of(&c.body));
+    let created = current
+        .as_ref()
+        .and_then(|c| c.body.get("meta").and_then(|m| m.get("created")).cloned());
     // Apply SCIM semantics to get the resulting resource (members separate for groups).
     let mut members_effect: Option<Effect> = None;
-    let mut result = match (&body.change, &current) {
+    let mut result = match (&body.change, current.as_mut()) {
         (Change::Create(_), _) => match zkscim_scim::validate_create(&json, &rs, scim_profile) {
             Ok(r) => r,
             Err(e) => return refuse(Refusal::from_scim(&e)),
@@ -858,7 +867,7 @@ fn decide_operation(
                 Err(e) => return refuse(Refusal::from_scim(&e)),
             };
             if is_group {
-                match patch_group(&ops, cur, id, &rs, scim_profile, view)? {
+                match patch_group(&ops, &*cur, id, &rs, scim_profile, view)? {
                     Ok((resource, effect)) => {
                         members_effect = effect;
                         resource
@@ -866,7 +875,8 @@ fn decide_operation(
                     Err(r) => return refuse(r),
                 }
             } else {
-                let mut resource = cur.body.clone();
+                // Taken, not copied: what else is read of the stored body was read above.
+                let mut resource = std::mem::take(&mut cur.body);
                 if let Err(e) = zkscim_scim::apply_patch(&mut resource, &ops, &rs, scim_profile) {
                     return refuse(Refusal::from_scim(&e));
                 }
@@ -915,7 +925,6 @@ fn decide_operation(
     }
     // Reactivation needs the capability.
     if has_lifecycle(&rs) {
-        let was_active = current.as_ref().map(|c| active_of(&c.body));
         let now_active = active_of(&result);
         if was_active == Some(false) && now_active && !v.chain().scope.has(Capability::Reactivate) {
             return refuse(Refusal::new(
@@ -954,10 +963,7 @@ fn decide_operation(
     }
     let version = current.as_ref().map_or(1, |c| c.version + 1);
     let now_text = rfc3339_recent(now);
-    let created = current
-        .as_ref()
-        .and_then(|c| c.body.get("meta").and_then(|m| m.get("created")).cloned())
-        .unwrap_or_else(|| Json::String(now_text.clone()));
+    let created = created.unwrap_or_else(|| Json::String(now_text.clone()));
     if let Json::Object(map) = &mut result {
         map.insert("id".into(), Json::String(id.to_owned()));
         map.insert(

@@ -979,3 +979,47 @@ fn verify_owned_agrees_with_verify() {
         assert!(kinds.contains_key(kind), "{kind} not exercised: {kinds:?}");
     }
 }
+
+/// A patch keeps `meta.created` from the stored body, sets `lastModified` to the decision time
+/// and bumps the version; the patched attribute changes and nothing else does.
+#[test]
+fn patch_keeps_created_and_moves_last_modified() {
+    let mut w = World::new();
+    applied(&create_user(&mut w, 1, TOKEN_A, true));
+    let body_of = |w: &World| {
+        w.state
+            .resources()
+            .find(|(rtype, id, _)| *rtype == "User" && *id == uuid(1))
+            .map(|(_, _, r)| r.unwrap())
+            .unwrap()
+    };
+    let before = body_of(&w);
+    w.now = T0 + 3_600;
+    let chain = w.connector_chain(lifecycle_scope());
+    let off = w.op(
+        &key(3),
+        chain,
+        "User",
+        &uuid(1),
+        Change::patch(&json!([{"op": "replace", "path": "active", "value": false}])).unwrap(),
+        &[],
+    );
+    applied(&w.submit(&off).unwrap());
+    let after = body_of(&w);
+    assert_eq!(after.version, before.version + 1);
+    assert_eq!(
+        after.body["meta"]["created"],
+        json!(zkscim_rules::rfc3339(T0))
+    );
+    assert_eq!(
+        after.body["meta"]["lastModified"],
+        json!(zkscim_rules::rfc3339(T0 + 3_600))
+    );
+    assert_eq!(after.body["meta"]["version"], json!("W/\"2\""));
+    assert_eq!(after.body["active"], json!(false));
+    let mut unchanged = after.body.clone();
+    unchanged["active"] = json!(true);
+    unchanged["meta"] = before.body["meta"].clone();
+    assert_eq!(unchanged, before.body);
+    assert_eq!(after.indexes, before.indexes);
+}
