@@ -16,7 +16,7 @@ use crate::verdicts::RulesChecker;
 use crate::Auditor;
 
 /// What one benchmark run measured.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct BenchResult {
     /// Entries audited.
     pub entries: u64,
@@ -27,6 +27,11 @@ pub struct BenchResult {
     /// Peak resident set of the process (VmHWM, MiB; 0 where `/proc` is missing). Includes
     /// the generation when the export was not cached.
     pub peak_mib: f64,
+    /// The replayed directory digest (hex).
+    pub directory_digest: String,
+    /// SHA-256 (hex) of the report and the summary as JSON: equal across runs exactly when
+    /// everything the audit reported is, so a faster build can be checked against an older one.
+    pub outcome_fingerprint: String,
 }
 
 /// The cached export path for `n` entries in `workdir`.
@@ -77,11 +82,17 @@ pub fn run_with(n: u64, workdir: &Path, batch_signatures: bool) -> Result<BenchR
             report.findings.iter().take(5).collect::<Vec<_>>()
         ));
     }
+    let summary = checker.summary();
+    let outcome = serde_json::to_string(&(&report, summary)).map_err(|e| e.to_string())?;
     Ok(BenchResult {
         entries: n,
         seconds,
         entries_per_sec: n as f64 / seconds.max(1e-9),
         peak_mib: peak_rss_mib(),
+        directory_digest: summary.directory_digest.clone().unwrap_or_default(),
+        outcome_fingerprint: hex::encode(zkscim_proto::log_entry::submitted_hash_of(
+            outcome.as_bytes(),
+        )),
     })
 }
 

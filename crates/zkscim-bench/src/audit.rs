@@ -49,6 +49,10 @@ pub fn run(args: AuditArgs) -> Result<(), String> {
             "batch signatures on worker threads"
         }
     );
+    eprintln!(
+        "directory digest {}, outcome fingerprint {}",
+        result.directory_digest, result.outcome_fingerprint
+    );
     println!(
         "audit: {:.0} entries/s peak {:.0} MiB",
         result.entries_per_sec, result.peak_mib

@@ -770,6 +770,44 @@ pub fn to_json(value: &Value) -> Result<serde_json::Value, JsonBridgeError> {
     to_json_at(value, 0)
 }
 
+/// Whether [`to_json`] would succeed, and if not its exact error, without building the JSON:
+/// what decoding checks of a statement's resource, which it keeps as CBOR.
+pub(crate) fn check_json(value: &Value) -> Result<(), JsonBridgeError> {
+    check_json_at(value, 0)
+}
+
+/// [`to_json_at`]'s checks in its order, allocating nothing on success.
+fn check_json_at(value: &Value, depth: usize) -> Result<(), JsonBridgeError> {
+    if depth >= MAX_DEPTH {
+        return Err(JsonBridgeError::TooDeep);
+    }
+    match value {
+        Value::Null | Value::Bool(_) | Value::Unsigned(_) | Value::Text(_) => Ok(()),
+        Value::Negative(_) => match value.as_i64() {
+            Some(_) => Ok(()),
+            None => Err(JsonBridgeError::IntegerRange(value.to_string())),
+        },
+        Value::Float(f) => match serde_json::Number::from_f64(*f) {
+            Some(_) => Ok(()),
+            None => Err(JsonBridgeError::Number(f.to_string())),
+        },
+        Value::Array(items) => items
+            .iter()
+            .try_for_each(|item| check_json_at(item, depth + 1)),
+        Value::Map(entries) => {
+            for (k, v) in entries {
+                let Value::Text(_) = k else {
+                    return Err(JsonBridgeError::NotJson("map key that is not text"));
+                };
+                check_json_at(v, depth + 1)?;
+            }
+            Ok(())
+        }
+        Value::Bytes(_) => Err(JsonBridgeError::NotJson("byte string")),
+        Value::Tag(..) => Err(JsonBridgeError::NotJson("tagged item")),
+    }
+}
+
 fn to_json_at(value: &Value, depth: usize) -> Result<serde_json::Value, JsonBridgeError> {
     if depth >= MAX_DEPTH {
         return Err(JsonBridgeError::TooDeep);
@@ -1077,6 +1115,42 @@ impl MapBuilder {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn check_json_says_what_to_json_says() {
+        let mut deep = Value::Null;
+        for _ in 0..(super::MAX_DEPTH + 1) {
+            deep = Value::Array(vec![deep]);
+        }
+        let text = |t: &str| Value::Text(t.to_owned());
+        let cases = [
+            Value::Map(vec![
+                (text("a"), Value::Unsigned(1)),
+                (
+                    text("b"),
+                    Value::Array(vec![Value::Bool(true), Value::Null]),
+                ),
+                (text("c"), Value::Negative(5)),
+                (text("d"), Value::Float(1.5)),
+            ]),
+            Value::Negative(u64::MAX),
+            Value::Negative(i64::MAX as u64),
+            Value::Float(f64::NAN),
+            Value::Map(vec![(Value::Unsigned(1), Value::Null)]),
+            Value::Array(vec![text("ok"), Value::Bytes(vec![1])]),
+            Value::Map(vec![(text("t"), Value::Tag(1, Box::new(Value::Null)))]),
+            // The first error in document order wins.
+            Value::Array(vec![Value::Negative(u64::MAX), Value::Bytes(vec![])]),
+            deep,
+        ];
+        for value in cases {
+            assert_eq!(
+                super::check_json(&value),
+                super::to_json(&value).map(|_| ()),
+                "{value:?}"
+            );
+        }
+    }
+
     use super::*;
 
     fn roundtrip(v: &Value) {

@@ -496,6 +496,15 @@ impl OperationBody {
         &self,
         current: Option<&serde_json::Value>,
     ) -> Result<BTreeSet<AttrPath>, EnvelopeError> {
+        self.touched_paths_and_body(current).map(|(paths, _)| paths)
+    }
+
+    /// [`OperationBody::touched_paths`] and [`OperationBody::body_json`] together, for callers
+    /// that need both: the body is converted to JSON once.
+    pub fn touched_paths_and_body(
+        &self,
+        current: Option<&serde_json::Value>,
+    ) -> Result<(BTreeSet<AttrPath>, serde_json::Value), EnvelopeError> {
         let body = self.body_json()?;
         let mut paths =
             touch::touched_paths(self.operation(), &self.resource_type, &body, current)?;
@@ -507,7 +516,7 @@ impl OperationBody {
             })?;
             paths.insert(parsed);
         }
-        Ok(paths)
+        Ok((paths, body))
     }
 }
 
@@ -633,7 +642,7 @@ impl Kind for OperationBody {
                         )
                         .into());
                 }
-                codec::to_json(resource)
+                codec::check_json(resource)
                     .map_err(|e| r.invalid(KEY_RESOURCE, "resource", e.to_string()))?;
                 if op == Operation::Create {
                     Change::Create(resource.clone())
@@ -668,7 +677,7 @@ impl Kind for OperationBody {
                             )
                             .into());
                     }
-                    codec::to_json(item).map_err(|e| {
+                    codec::check_json(item).map_err(|e| {
                         r.invalid(KEY_PATCH, "patch", format!("operation {i}: {e}"))
                     })?;
                 }
@@ -1105,6 +1114,37 @@ impl<K: Chained> Signed<K> {
         skew_secs: u64,
         cache: &mut dyn VerifiedCache,
     ) -> Result<Verified<K>, EnvelopeError> {
+        let chain = self.verified_chain(ctx, skew_secs, cache)?;
+        Ok(Verified {
+            signed: self.clone(),
+            chain,
+        })
+    }
+
+    /// [`Signed::verify`], moving the statement into the result instead of copying it (a copy
+    /// of every field and the exact bytes); on failure the statement comes back with the error.
+    pub fn into_verified(
+        self,
+        ctx: &ChainContext<'_>,
+        skew_secs: u64,
+        cache: &mut dyn VerifiedCache,
+    ) -> Result<Verified<K>, (Box<Signed<K>>, EnvelopeError)> {
+        match self.verified_chain(ctx, skew_secs, cache) {
+            Ok(chain) => Ok(Verified {
+                signed: self,
+                chain,
+            }),
+            Err(e) => Err((Box::new(self), e)),
+        }
+    }
+
+    /// The checks of [`Signed::verify`], returning the verified chain.
+    fn verified_chain(
+        &self,
+        ctx: &ChainContext<'_>,
+        skew_secs: u64,
+        cache: &mut dyn VerifiedCache,
+    ) -> Result<VerifiedChain, EnvelopeError> {
         let mut cache = Layered {
             inner: cache,
             seen: Vec::new(),
@@ -1117,11 +1157,7 @@ impl<K: Chained> Signed<K> {
             });
         }
         self.check_time(ctx.now, skew_secs)?;
-        let chain = cert::verify_chain(&self.header().chain, ctx, &mut cache)?;
-        Ok(Verified {
-            signed: self.clone(),
-            chain,
-        })
+        Ok(cert::verify_chain(&self.header().chain, ctx, &mut cache)?)
     }
 }
 
@@ -1533,6 +1569,14 @@ mod tests {
                 .map(AttrPath::as_str)
                 .collect::<Vec<_>>(),
             ["name.givenname", "username"]
+        );
+        // Both at once: the same paths, and the body `body_json` gives.
+        let (paths, json) = with_index.touched_paths_and_body(None).unwrap();
+        assert_eq!(paths, with_index.touched_paths(None).unwrap());
+        assert_eq!(json, with_index.body_json().unwrap());
+        assert_eq!(
+            json,
+            json!([{"op": "replace", "path": "name.givenName", "value": "x"}])
         );
         assert_eq!(
             Change::patch(&json!([])).unwrap_err().code(),

@@ -94,6 +94,9 @@ impl fmt::Debug for KeyId {
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub struct PublicKey {
     inner: ed25519_dalek::VerifyingKey,
+    /// SHA-256 of the raw bytes, computed once: chains compare key ids several times per
+    /// statement verified.
+    id: KeyId,
 }
 
 impl PublicKey {
@@ -104,7 +107,14 @@ impl PublicKey {
         if inner.is_weak() {
             return Err(KeyError::WeakPublicKey);
         }
-        Ok(PublicKey { inner })
+        Ok(PublicKey::of(inner))
+    }
+
+    fn of(inner: ed25519_dalek::VerifyingKey) -> PublicKey {
+        PublicKey {
+            id: KeyId::of(inner.as_bytes()),
+            inner,
+        }
     }
 
     /// Accepts a slice that must be exactly 32 bytes.
@@ -122,7 +132,7 @@ impl PublicKey {
 
     /// SHA-256 of the raw bytes.
     pub fn key_id(&self) -> KeyId {
-        KeyId::of(&self.to_bytes())
+        self.id
     }
 
     /// `ed25519:<hex>`: the form people paste into configs and compare.
@@ -198,9 +208,7 @@ impl SigningKey {
 
     /// The matching public key.
     pub fn public_key(&self) -> PublicKey {
-        PublicKey {
-            inner: self.inner.verifying_key(),
-        }
+        PublicKey::of(self.inner.verifying_key())
     }
 
     /// The key id of the matching public key.
@@ -277,6 +285,19 @@ mod tests {
                 .code(),
             "key.bad_signature"
         );
+    }
+
+    #[test]
+    fn key_id_is_the_sha256_of_the_key_however_it_was_made() {
+        let key = test1();
+        let expected = KeyId(Sha256::digest(key.public_key().to_bytes()).into());
+        assert_eq!(key.public_key().key_id(), expected);
+        assert_eq!(key.key_id(), expected);
+        let parsed = PublicKey::from_bytes(&key.public_key().to_bytes()).unwrap();
+        assert_eq!(parsed.key_id(), expected);
+        assert_eq!(parsed, key.public_key());
+        let other = SigningKey::from_seed(&[7; 32]).public_key();
+        assert_ne!(other.key_id(), expected);
     }
 
     #[test]

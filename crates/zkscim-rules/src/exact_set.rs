@@ -4,14 +4,15 @@
 //! A `HashSet<[u8; N]>` sits between 44% and 87.5% full and holds the old and the new table
 //! while it grows, so a million 32-byte keys peaked at ~100 MB; a `HashSet<Vec<u8>>` adds a
 //! heap allocation per key on top. Here nearly every key lives in one sorted array (no per-key
-//! overhead, grown in place), newer keys in a small hash set that is merged into the array
-//! whenever it reaches an eighth of it. Membership is exact: keys are compared in full, never
-//! through a filter or a truncated hash.
+//! overhead, grown in place, its capacity by half its length at a time), newer keys in a small
+//! hash set that is merged into the array whenever it reaches an eighth of it. Membership is
+//! exact: keys are compared in full, never through a filter or a truncated hash.
 //!
 //! The array is ordered by a keyed hash of the key (then by the key), so any key set, chosen by
 //! an adversary or sequential like test nonces, spreads evenly over a directory of bucket
 //! offsets; a lookup hashes once, reads one directory slot and searches a bucket of a few keys.
 
+#[cfg(test)]
 use std::cmp::Ordering;
 use std::collections::hash_map::RandomState;
 use std::collections::HashSet;
@@ -30,15 +31,21 @@ const KEYS_PER_BUCKET: usize = 4;
 /// crowded bucket is binary-searched and the hash set probes further, so a key set built to
 /// collide costs time, never exactness.
 #[derive(Debug, Clone, Copy)]
-struct Keyed {
+pub(crate) struct Keyed {
     seed: u64,
 }
 
 impl Keyed {
-    fn new() -> Keyed {
+    pub(crate) fn new() -> Keyed {
         Keyed {
             seed: RandomState::new().hash_one(0x7a6b_7363_696d_u64),
         }
+    }
+}
+
+impl Default for Keyed {
+    fn default() -> Keyed {
+        Keyed::new()
     }
 }
 
@@ -50,7 +57,7 @@ impl BuildHasher for Keyed {
 }
 
 #[derive(Debug, Clone, Copy)]
-struct Mix {
+pub(crate) struct Mix {
     h: u64,
 }
 
@@ -143,6 +150,7 @@ impl<const N: usize> ExactSet<N> {
         self.hasher.hash_one(key)
     }
 
+    #[cfg(test)]
     fn order(&self, a: &[u8; N], b: &[u8; N]) -> Ordering {
         self.position(a)
             .cmp(&self.position(b))
@@ -196,24 +204,42 @@ impl<const N: usize> ExactSet<N> {
         true
     }
 
-    /// Moves the hash set's keys into the sorted array, in place: the array grows by exactly
-    /// their number and is filled from its end, so no second copy of it is ever held.
+    /// Moves the hash set's keys into the sorted array, in place: the array grows by their
+    /// number and is filled from its end, so no second copy of it is ever held. Its capacity
+    /// grows by half at a time (not exactly by the keys merged), so the array is moved to fresh
+    /// memory a few times over a log rather than at every merge.
     fn merge(&mut self) {
-        let mut incoming: Vec<[u8; N]> = self.recent.drain().collect();
-        incoming.sort_unstable_by_key(|k| (self.position(k), *k));
+        let mut incoming: Vec<(u64, [u8; N])> = self
+            .recent
+            .drain()
+            .map(|k| (self.hasher.hash_one(k), k))
+            .collect();
+        incoming.sort_unstable();
         let old = self.sorted.len();
-        self.sorted.reserve_exact(incoming.len());
-        self.sorted
-            .resize(old.saturating_add(incoming.len()), [0; N]);
+        let needed = old.saturating_add(incoming.len());
+        if needed > self.sorted.capacity() {
+            self.sorted.reserve_exact(incoming.len().max(old / 2));
+        }
+        self.sorted.resize(needed, [0; N]);
         // Backward merge: `write` is always at or after `read + remaining incoming`, so every
         // key is moved once and none is overwritten before it is read.
         let mut read = old;
         let mut write = self.sorted.len();
-        while let Some(next) = incoming.pop() {
-            // Shift the block of existing keys greater than `next` up, then place `next`.
-            let keep = self.sorted.get(..read).map_or(0, |s| {
-                s.partition_point(|k| self.order(k, &next) == Ordering::Less)
-            });
+        while let Some((position, next)) = incoming.pop() {
+            // Shift the block of existing keys greater than `next` up, then place `next`. Keys
+            // below `read` have not moved yet, so the directory (built for them) bounds the
+            // search to `next`'s bucket: every key of an earlier bucket is smaller, every key of
+            // a later one greater.
+            let b = self.bucket(position);
+            let lo = self.directory.get(b).map_or(0, |&i| i as usize).min(read);
+            let hi = self
+                .directory
+                .get(b.saturating_add(1))
+                .map_or(read, |&i| i as usize)
+                .min(read);
+            let keep = lo.saturating_add(self.sorted.get(lo..hi).map_or(0, |s| {
+                s.partition_point(|k| (self.position(k), k) < (position, &next))
+            }));
             let block = read.saturating_sub(keep);
             write = write.saturating_sub(block);
             self.sorted.copy_within(keep..read, write);

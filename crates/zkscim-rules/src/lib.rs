@@ -339,6 +339,74 @@ pub fn verify(
     }
 }
 
+/// [`verify`], taking the statement by value: it moves into the [`Verification`] instead of
+/// being copied there, which is what a caller without further use for it (a replay) wants. The
+/// result is the same as `verify(&statement, ..)`'s.
+pub fn verify_owned(
+    statement: Statement,
+    tenant: Option<&TenantInfo>,
+    route_tenant: &str,
+    now: u64,
+    settings: Settings,
+    cache: &mut dyn VerifiedCache,
+) -> Verification {
+    let tenant_info = match (&statement, tenant) {
+        (Statement::Operation(_) | Statement::Revocation(_) | Statement::Policy(_), Some(t)) => t,
+        // Genesis, read requests and statements to a missing tenant: nothing to move.
+        _ => return verify(&statement, tenant, route_tenant, now, settings, cache),
+    };
+    let ctx = ChainContext {
+        tenant: &tenant_info.tenant,
+        root: &tenant_info.root,
+        now,
+    };
+    fn finish<K: zkscim_proto::envelope::Chained>(
+        signed: Signed<K>,
+        ctx: &ChainContext<'_>,
+        settings: Settings,
+        cache: &mut dyn VerifiedCache,
+        wrap: impl FnOnce(Verified<K>) -> Verification,
+        back: impl FnOnce(Signed<K>) -> Statement,
+    ) -> Verification {
+        match signed.into_verified(ctx, settings.skew_secs, cache) {
+            Ok(v) => wrap(v),
+            Err((signed, e)) if e.after_authentication() => Verification::Refused {
+                statement: Box::new(back(*signed)),
+                refusal: Refusal::from_envelope(&e),
+            },
+            Err((_, e)) => Verification::Forged(e),
+        }
+    }
+    match statement {
+        Statement::Operation(s) => finish(
+            s,
+            &ctx,
+            settings,
+            cache,
+            |v| Verification::Operation(Box::new(v)),
+            Statement::Operation,
+        ),
+        Statement::Revocation(s) => finish(
+            s,
+            &ctx,
+            settings,
+            cache,
+            |v| Verification::Revocation(Box::new(v)),
+            Statement::Revocation,
+        ),
+        Statement::Policy(s) => finish(
+            s,
+            &ctx,
+            settings,
+            cache,
+            |v| Verification::Policy(Box::new(v)),
+            Statement::Policy,
+        ),
+        // Matched above.
+        other => verify(&other, tenant, route_tenant, now, settings, cache),
+    }
+}
+
 fn header_of(statement: &Statement) -> &zkscim_proto::envelope::Header {
     statement.header()
 }
@@ -725,7 +793,7 @@ fn decide_operation(
         Ok(rs) => rs,
         Err(e) => return refuse(Refusal::from_scim(&e)),
     };
-    let current = view.resource(rtype, id)?;
+    let mut current = view.resource(rtype, id)?;
     let is_group = rs
         .lookup(None, "members")
         .is_some_and(|a| !a.common && !a.in_extension);
@@ -768,14 +836,18 @@ fn decide_operation(
     } else {
         Vec::new()
     };
-    let current_for_touch = current
-        .as_ref()
-        .map(|c| with_members(&c.body, &current_members));
-    let touched = match body.touched_paths(current_for_touch.as_ref()) {
+    // The body as JSON comes with the touched paths (one conversion; a body that does not
+    // convert fails here). The stored body is shown as it is unless there are members to add
+    // (a copy only then).
+    let touched_and_json = match current.as_ref() {
+        Some(c) if current_members.is_empty() => body.touched_paths_and_body(Some(&c.body)),
+        Some(c) => body.touched_paths_and_body(Some(&with_members(&c.body, &current_members))),
+        None => body.touched_paths_and_body(None),
+    };
+    let (mut touched, json) = match touched_and_json {
         Ok(t) => t,
         Err(e) => return refuse(Refusal::new(e.code(), 400, e.to_string()).scim("invalidPath")),
     };
-    let mut touched = touched;
     if is_group && body.operation() == Operation::Delete {
         // Deleting a group removes every membership in it: an authorisation change, bound by
         // `members` and the group allow-list like any other membership write.
@@ -802,18 +874,20 @@ fn decide_operation(
     }
     let scim_profile = scim_profile_cached(&tenant.profile, &rs);
     let scim_profile = &*scim_profile;
-    let json = match body.body_json() {
-        Ok(j) => j,
-        Err(e) => return refuse(Refusal::new(e.code(), 400, e.to_string()).scim("invalidSyntax")),
-    };
     // Leak guard on the request itself, before the engine sees it, so the refusal names the
     // protection profile; the resulting resource is checked again below.
     if let Err(r) = check_request_profile(&tenant.profile, rtype, &json) {
         return refuse(r);
     }
+    // What is read of the stored body after the change is read now, so that a patch can take
+    // the body instead of copying it.
+    let was_active = current.as_ref().map(|c| active_of(&c.body));
+    let created = current
+        .as_ref()
+        .and_then(|c| c.body.get("meta").and_then(|m| m.get("created")).cloned());
     // Apply SCIM semantics to get the resulting resource (members separate for groups).
     let mut members_effect: Option<Effect> = None;
-    let mut result = match (&body.change, &current) {
+    let mut result = match (&body.change, current.as_mut()) {
         (Change::Create(_), _) => match zkscim_scim::validate_create(&json, &rs, scim_profile) {
             Ok(r) => r,
             Err(e) => return refuse(Refusal::from_scim(&e)),
@@ -840,7 +914,7 @@ fn decide_operation(
                 Err(e) => return refuse(Refusal::from_scim(&e)),
             };
             if is_group {
-                match patch_group(&ops, cur, id, &rs, scim_profile, view)? {
+                match patch_group(&ops, &*cur, id, &rs, scim_profile, view)? {
                     Ok((resource, effect)) => {
                         members_effect = effect;
                         resource
@@ -848,7 +922,8 @@ fn decide_operation(
                     Err(r) => return refuse(r),
                 }
             } else {
-                let mut resource = cur.body.clone();
+                // Taken, not copied: what else is read of the stored body was read above.
+                let mut resource = std::mem::take(&mut cur.body);
                 if let Err(e) = zkscim_scim::apply_patch(&mut resource, &ops, &rs, scim_profile) {
                     return refuse(Refusal::from_scim(&e));
                 }
@@ -910,7 +985,6 @@ fn decide_operation(
     }
     // Reactivation needs the capability.
     if has_lifecycle(&rs) {
-        let was_active = current.as_ref().map(|c| active_of(&c.body));
         let now_active = active_of(&result);
         if was_active == Some(false) && now_active && !v.chain().scope.has(Capability::Reactivate) {
             return refuse(Refusal::new(
@@ -948,10 +1022,8 @@ fn decide_operation(
         }
     }
     let version = current.as_ref().map_or(1, |c| c.version + 1);
-    let created = current
-        .as_ref()
-        .and_then(|c| c.body.get("meta").and_then(|m| m.get("created")).cloned())
-        .unwrap_or_else(|| Json::String(rfc3339(now)));
+    let now_text = rfc3339_recent(now);
+    let created = created.unwrap_or_else(|| Json::String(now_text.clone()));
     if let Json::Object(map) = &mut result {
         map.insert("id".into(), Json::String(id.to_owned()));
         map.insert(
@@ -959,7 +1031,7 @@ fn decide_operation(
             serde_json::json!({
                 "resourceType": rs.resource_type.name,
                 "created": created,
-                "lastModified": rfc3339(now),
+                "lastModified": now_text,
                 "version": etag(version),
             }),
         );
@@ -975,6 +1047,27 @@ fn decide_operation(
     Ok(Verdict::Applied {
         version: Some(etag(version)),
         effects,
+    })
+}
+
+thread_local! {
+    static LAST_RFC3339: std::cell::RefCell<Option<(u64, String)>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// [`rfc3339`] of `now`, remembering the last time formatted: consecutive statements mostly
+/// share their second, and formatting costs more than a copy.
+fn rfc3339_recent(now: u64) -> String {
+    LAST_RFC3339.with(|last| {
+        let mut last = last.borrow_mut();
+        match &*last {
+            Some((time, text)) if *time == now => text.clone(),
+            _ => {
+                let text = rfc3339(now);
+                *last = Some((now, text.clone()));
+                text
+            }
+        }
     })
 }
 
@@ -1301,39 +1394,58 @@ fn resource_schema_cached(
     })
 }
 
-/// Memo of [`scim_profile`] results: the tenant profile and the exact schema key they were
-/// computed from (a pure function of both), most recent last, a handful at most.
-type ScimProfileMemo = Vec<(
-    ProtectionProfile,
-    Vec<u8>,
-    std::rc::Rc<zkscim_scim::ProtectionProfile>,
-)>;
+/// One memoised [`scim_profile`] result: the tenant profile and the exact schema key it was
+/// computed from (a pure function of both), and the resource schema last seen with that key.
+struct ScimProfileMemo {
+    profile: ProtectionProfile,
+    key: Vec<u8>,
+    /// Held so that its address cannot be reused: the same `Rc` (from
+    /// [`resource_schema_cached`]) is the same schema, whose key is `key` without rebuilding it.
+    rs: std::rc::Rc<ResourceSchema>,
+    out: std::rc::Rc<zkscim_scim::ProtectionProfile>,
+}
 
 const SCIM_PROFILE_MEMO: usize = 16;
 
 thread_local! {
-    static SCIM_PROFILES: std::cell::RefCell<ScimProfileMemo> =
+    static SCIM_PROFILES: std::cell::RefCell<Vec<ScimProfileMemo>> =
         const { std::cell::RefCell::new(Vec::new()) };
 }
 
 /// [`scim_profile`], memoised per thread on exactly what it depends on, since building it is
-/// a large part of deciding one operation and it changes only with a policy or a schema.
+/// a large part of deciding one operation and it changes only with a policy or a schema. The
+/// schema key (a few KB) is built only when `rs` is not the very schema last seen with it.
 fn scim_profile_cached(
     profile: &ProtectionProfile,
-    rs: &ResourceSchema,
+    rs: &std::rc::Rc<ResourceSchema>,
 ) -> std::rc::Rc<zkscim_scim::ProtectionProfile> {
-    let mut key = Vec::with_capacity(4096);
-    scim_profile_key(rs, &mut key);
     SCIM_PROFILES.with(|memo| {
         let mut memo = memo.borrow_mut();
-        if let Some((_, _, out)) = memo.iter().find(|(p, k, _)| *k == key && p == profile) {
-            return out.clone();
+        if let Some(m) = memo
+            .iter()
+            .find(|m| std::rc::Rc::ptr_eq(&m.rs, rs) && m.profile == *profile)
+        {
+            return m.out.clone();
+        }
+        let mut key = Vec::with_capacity(4096);
+        scim_profile_key(rs, &mut key);
+        if let Some(m) = memo
+            .iter_mut()
+            .find(|m| m.key == key && m.profile == *profile)
+        {
+            m.rs = rs.clone();
+            return m.out.clone();
         }
         let out = std::rc::Rc::new(scim_profile(profile, rs));
         if memo.len() >= SCIM_PROFILE_MEMO {
             memo.remove(0);
         }
-        memo.push((profile.clone(), key, out.clone()));
+        memo.push(ScimProfileMemo {
+            profile: profile.clone(),
+            key,
+            rs: rs.clone(),
+            out: out.clone(),
+        });
         out
     })
 }
@@ -1383,68 +1495,88 @@ pub fn scim_profile(
     out
 }
 
-/// Every string of `resource`, with its attribute path (extension attributes under their URN).
-fn string_leaves(resource: &Json) -> Vec<(String, String)> {
-    fn walk(value: &Json, path: &str, out: &mut Vec<(String, String)>) {
-        match value {
-            Json::String(s) => out.push((path.to_owned(), s.clone())),
-            Json::Array(items) => items.iter().for_each(|i| walk(i, path, out)),
-            Json::Object(map) => map
-                .iter()
-                .for_each(|(k, v)| walk(v, &format!("{path}.{k}"), out)),
-            _ => {}
+/// Calls `f` with every string of `resource` and its attribute path (extension attributes
+/// under their URN), in document order, until `f` fails. One path buffer serves the whole
+/// walk: checking a resource allocates nothing per leaf.
+fn for_each_string_leaf<E>(
+    resource: &Json,
+    f: &mut dyn FnMut(&str, &str) -> Result<(), E>,
+) -> Result<(), E> {
+    let Json::Object(map) = resource else {
+        return Ok(());
+    };
+    let mut path = String::new();
+    for (k, v) in map {
+        if k.eq_ignore_ascii_case("schemas") {
+            continue;
+        }
+        match v {
+            Json::Object(ext) if k.get(..4).is_some_and(|p| p.eq_ignore_ascii_case("urn:")) => {
+                for (a, v) in ext {
+                    path.clear();
+                    path.push_str(k);
+                    path.push(':');
+                    path.push_str(a);
+                    for_each_leaf_under(v, &mut path, f)?;
+                }
+            }
+            _ => {
+                path.clear();
+                path.push_str(k);
+                for_each_leaf_under(v, &mut path, f)?;
+            }
         }
     }
-    let mut out = Vec::new();
-    if let Json::Object(map) = resource {
-        for (k, v) in map {
-            if k.eq_ignore_ascii_case("schemas") {
-                continue;
-            }
-            match v {
-                Json::Object(ext) if k.to_ascii_lowercase().starts_with("urn:") => ext
-                    .iter()
-                    .for_each(|(a, v)| walk(v, &format!("{k}:{a}"), &mut out)),
-                _ => walk(v, k, &mut out),
-            }
-        }
-    }
-    out
+    Ok(())
 }
 
-/// String leaves of a create/replace body or of PATCH operations, with their paths.
-fn request_leaves(json: &Json) -> Vec<(String, String)> {
+/// Calls `f` with every string within `value` and its path: `path` itself, extended by
+/// `.name` for each object member on the way (and restored before returning).
+fn for_each_leaf_under<E>(
+    value: &Json,
+    path: &mut String,
+    f: &mut dyn FnMut(&str, &str) -> Result<(), E>,
+) -> Result<(), E> {
+    match value {
+        Json::String(s) => f(path, s),
+        Json::Array(items) => items
+            .iter()
+            .try_for_each(|item| for_each_leaf_under(item, path, f)),
+        Json::Object(map) => {
+            for (k, v) in map {
+                let len = path.len();
+                path.push('.');
+                path.push_str(k);
+                let found = for_each_leaf_under(v, path, f);
+                path.truncate(len);
+                found?;
+            }
+            Ok(())
+        }
+        _ => Ok(()),
+    }
+}
+
+/// [`for_each_string_leaf`] over a create/replace body, or over the values of PATCH
+/// operations (each under its path, filters stripped; a value without a path as a resource).
+fn for_each_request_leaf<E>(
+    json: &Json,
+    f: &mut dyn FnMut(&str, &str) -> Result<(), E>,
+) -> Result<(), E> {
     let Json::Array(ops) = json else {
-        return string_leaves(json);
+        return for_each_string_leaf(json, f);
     };
-    let mut out = Vec::new();
     for op in ops {
         let Json::Object(op) = op else { continue };
         let Some(value) = get_ci(op, "value") else {
             continue;
         };
         match get_ci(op, "path").and_then(Json::as_str) {
-            Some(path) => {
-                let base = strip_filters(path);
-                let mut leaves = Vec::new();
-                collect_leaves(value, &base, &mut leaves);
-                out.extend(leaves);
-            }
-            None => out.extend(string_leaves(value)),
+            Some(path) => for_each_leaf_under(value, &mut strip_filters(path), f)?,
+            None => for_each_string_leaf(value, f)?,
         }
     }
-    out
-}
-
-fn collect_leaves(value: &Json, path: &str, out: &mut Vec<(String, String)>) {
-    match value {
-        Json::String(s) => out.push((path.to_owned(), s.clone())),
-        Json::Array(items) => items.iter().for_each(|i| collect_leaves(i, path, out)),
-        Json::Object(map) => map
-            .iter()
-            .for_each(|(k, v)| collect_leaves(v, &format!("{path}.{k}"), out)),
-        _ => {}
-    }
+    Ok(())
 }
 
 /// `emails[type eq "work"].value` → `emails.value`; quoted brackets inside filters are skipped.
@@ -1477,21 +1609,19 @@ fn check_request_profile(
     rtype: &str,
     json: &Json,
 ) -> Result<(), Refusal> {
-    for (path, value) in request_leaves(json) {
-        if let Err(v) = profile.check_value(rtype, &path, &value) {
-            return Err(Refusal::new(v.code(), 400, v.to_string()).scim("invalidValue"));
-        }
-    }
-    Ok(())
+    for_each_request_leaf(json, &mut |path, value| {
+        profile
+            .check_value(rtype, path, value)
+            .map_err(|v| Refusal::new(v.code(), 400, v.to_string()).scim("invalidValue"))
+    })
 }
 
 fn check_profile(profile: &ProtectionProfile, rtype: &str, resource: &Json) -> Result<(), Refusal> {
-    for (path, value) in string_leaves(resource) {
-        if let Err(v) = profile.check_value(rtype, &path, &value) {
-            return Err(Refusal::new(v.code(), 400, v.to_string()).scim("invalidValue"));
-        }
-    }
-    Ok(())
+    for_each_string_leaf(resource, &mut |path, value| {
+        profile
+            .check_value(rtype, path, value)
+            .map_err(|v| Refusal::new(v.code(), 400, v.to_string()).scim("invalidValue"))
+    })
 }
 
 /// Equality-search values after the operation: blind-index tokens for sealed+indexed
@@ -1640,6 +1770,112 @@ impl DirectoryDigest {
 
 #[cfg(test)]
 mod tests {
+    use serde_json::{json, Value as Json};
+
+    fn leaves(json: &Json, request: bool) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        let mut push = |path: &str, value: &str| -> Result<(), ()> {
+            out.push((path.to_owned(), value.to_owned()));
+            Ok(())
+        };
+        let walked = if request {
+            super::for_each_request_leaf(json, &mut push)
+        } else {
+            super::for_each_string_leaf(json, &mut push)
+        };
+        assert_eq!(walked, Ok(()));
+        out
+    }
+
+    fn pairs(expected: &[(&str, &str)]) -> Vec<(String, String)> {
+        expected
+            .iter()
+            .map(|(p, v)| ((*p).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn string_leaves_in_document_order_with_paths() {
+        let resource = json!({
+            "schemas": ["urn:x", "ignored"],
+            "userName": "u",
+            "active": true,
+            "name": {"givenName": "g", "familyName": "f", "n": 3},
+            "emails": [{"value": "a", "type": "work"}, {"value": "b"}, "c"],
+            "URN:ietf:params:scim:schemas:extension:enterprise:2.0:User": {
+                "manager": {"value": "m"},
+                "department": "d"
+            },
+            "urnish": {"x": "y"},
+            "é": "accent"
+        });
+        // serde_json's map iterates keys in order.
+        assert_eq!(
+            leaves(&resource, false),
+            pairs(&[
+                (
+                    "URN:ietf:params:scim:schemas:extension:enterprise:2.0:User:department",
+                    "d"
+                ),
+                (
+                    "URN:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager.value",
+                    "m"
+                ),
+                ("emails.type", "work"),
+                ("emails.value", "a"),
+                ("emails.value", "b"),
+                ("emails", "c"),
+                ("name.familyName", "f"),
+                ("name.givenName", "g"),
+                ("urnish.x", "y"),
+                ("userName", "u"),
+                ("é", "accent"),
+            ])
+        );
+        let ops = json!([
+            {"op": "replace", "path": "emails[type eq \"w]\"].value", "value": "e"},
+            {"op": "add", "value": {"name": {"givenName": "g"}, "schemas": ["s"]}},
+            {"op": "add", "PATH": "name", "VALUE": {"familyName": "f"}},
+            "not an object",
+            {"op": "remove", "path": "title"}
+        ]);
+        assert_eq!(
+            leaves(&ops, true),
+            pairs(&[
+                ("emails.value", "e"),
+                ("name.givenName", "g"),
+                ("name.familyName", "f"),
+            ])
+        );
+        // A create or replace body is walked as a resource.
+        assert_eq!(leaves(&resource, true), leaves(&resource, false));
+        // The first failing leaf stops the walk.
+        let mut seen = 0;
+        let stopped = super::for_each_string_leaf(&resource, &mut |_, v| {
+            seen += 1;
+            if v == "a" {
+                Err(v.to_owned())
+            } else {
+                Ok(())
+            }
+        });
+        assert_eq!((stopped, seen), (Err("a".to_owned()), 4));
+    }
+
+    #[test]
+    fn recent_rfc3339_is_rfc3339() {
+        for now in [
+            0,
+            1_767_225_600,
+            1_767_225_600,
+            1_767_225_601,
+            4_102_444_800,
+            1,
+        ] {
+            assert_eq!(super::rfc3339_recent(now), super::rfc3339(now));
+        }
+    }
+
     #[test]
     fn strip_filters_skips_quoted_brackets() {
         assert_eq!(

@@ -15,7 +15,7 @@ use zkscim_scim::SchemaRegistry;
 use crate::exact_set::ExactSet;
 use crate::memory::MemoryState;
 use crate::prepared::{Prepared, WithSignature};
-use crate::{Decision, Settings, Verdict, Verification};
+use crate::{Decision, Settings, TenantInfo, Verdict, Verification};
 
 /// A disagreement between an entry and the rules.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -193,47 +193,13 @@ impl Replayer {
                 format!("{:?}", entry.kind),
             ));
         }
-        let info = self.state.tenant.clone();
-        let verification = crate::verify(
-            &statement,
-            info.as_ref(),
-            &self.tenant,
-            entry.time,
-            self.settings,
-            &mut WithSignature {
-                certs: &mut self.cache,
-                signer: pre_signer,
-                bytes: submitted,
-            },
-        );
-        let (labels, break_glass) = match &verification {
-            Verification::Operation(v) => (v.chain().labels.clone(), v.chain().break_glass),
-            Verification::Revocation(v) => (v.chain().labels.clone(), v.chain().break_glass),
-            Verification::Policy(v) => (v.chain().labels.clone(), v.chain().break_glass),
-            _ => (Vec::new(), false),
-        };
-        if let Verification::Forged(e) = &verification {
-            return Err(ReplayFinding::new(
-                "audit.verdict.unauthenticated_logged",
-                "never logged: not signed by a key the tenant root empowers",
-                e.to_string(),
-            ));
-        }
-        let decision = crate::decide(
-            &verification,
-            info.as_ref(),
-            &self.registry,
-            &mut self.state,
-            entry.time,
-        )
-        .map_err(|e| ReplayFinding::new("audit.state", "a readable state", e.to_string()))?
-        .ok_or_else(|| {
-            ReplayFinding::new(
-                "audit.verdict.unauthenticated_logged",
-                "never logged",
-                "logged",
-            )
-        })?;
+        // The tenant's info is lent out of the state while the rules read the state (nothing
+        // they read through `StateView` touches it) rather than copied for every entry, and
+        // put back before the state changes.
+        let info = self.state.tenant.take();
+        let judged = self.judge(statement, info.as_ref(), entry.time, pre_signer, submitted);
+        self.state.tenant = info;
+        let (decision, labels, break_glass) = judged?;
         if !decision.new_certificates.is_empty() {
             return Err(ReplayFinding::new(
                 "audit.certificate.not_logged_first",
@@ -251,15 +217,15 @@ impl Replayer {
             (Verdict::Refused(r), Outcome::Refused { code, .. }) => &r.code == code,
             _ => false,
         };
-        let describe = |v: &Verdict| match v {
-            Verdict::Applied { version, .. } => format!("applied (version {version:?})"),
-            Verdict::Refused(r) => format!("refused {}: {}", r.code, r.detail),
-        };
-        let logged = match &entry.outcome {
-            Outcome::Applied { version } => format!("applied (version {version:?})"),
-            Outcome::Refused { code, detail } => format!("refused {code}: {detail}"),
-        };
         if !agrees {
+            let describe = |v: &Verdict| match v {
+                Verdict::Applied { version, .. } => format!("applied (version {version:?})"),
+                Verdict::Refused(r) => format!("refused {}: {}", r.code, r.detail),
+            };
+            let logged = match &entry.outcome {
+                Outcome::Applied { version } => format!("applied (version {version:?})"),
+                Outcome::Refused { code, detail } => format!("refused {code}: {detail}"),
+            };
             let code = match (&decision.verdict, &entry.outcome) {
                 (Verdict::Refused(_), Outcome::Applied { .. }) => {
                     "audit.verdict.applied_should_refuse"
@@ -282,5 +248,53 @@ impl Replayer {
             labels,
             break_glass,
         })
+    }
+
+    /// Verifies and decides one statement against the state, `info` being the tenant's info
+    /// (lent out of the state by the caller). Returns the decision, the signer's chain labels
+    /// and whether its scope carries `break_glass`.
+    fn judge(
+        &mut self,
+        statement: Statement,
+        info: Option<&TenantInfo>,
+        time: u64,
+        pre_signer: Option<PublicKey>,
+        submitted: &[u8],
+    ) -> Result<(Decision, Vec<String>, bool), ReplayFinding> {
+        let verification = crate::verify_owned(
+            statement,
+            info,
+            &self.tenant,
+            time,
+            self.settings,
+            &mut WithSignature {
+                certs: &mut self.cache,
+                signer: pre_signer,
+                bytes: submitted,
+            },
+        );
+        let (labels, break_glass) = match &verification {
+            Verification::Operation(v) => (v.chain().labels.clone(), v.chain().break_glass),
+            Verification::Revocation(v) => (v.chain().labels.clone(), v.chain().break_glass),
+            Verification::Policy(v) => (v.chain().labels.clone(), v.chain().break_glass),
+            _ => (Vec::new(), false),
+        };
+        if let Verification::Forged(e) = &verification {
+            return Err(ReplayFinding::new(
+                "audit.verdict.unauthenticated_logged",
+                "never logged: not signed by a key the tenant root empowers",
+                e.to_string(),
+            ));
+        }
+        let decision = crate::decide(&verification, info, &self.registry, &mut self.state, time)
+            .map_err(|e| ReplayFinding::new("audit.state", "a readable state", e.to_string()))?
+            .ok_or_else(|| {
+                ReplayFinding::new(
+                    "audit.verdict.unauthenticated_logged",
+                    "never logged",
+                    "logged",
+                )
+            })?;
+        Ok((decision, labels, break_glass))
     }
 }

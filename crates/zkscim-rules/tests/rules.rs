@@ -1183,3 +1183,116 @@ fn replayed_nonces_are_refused_after_the_nonce_set_compacts() {
             .unwrap(),
     );
 }
+
+/// `verify_owned` moves the statement instead of copying it, and must say exactly what
+/// `verify` says: verified, refused after authentication (the statement handed back), forged,
+/// genesis, and no tenant.
+#[test]
+fn verify_owned_agrees_with_verify() {
+    let mut w = World::new();
+    let chain = w.connector_chain(lifecycle_scope());
+    let mut statements = Vec::new();
+    let mut push = |w: &mut World, signer: u8, chain: Vec<Certificate>| {
+        let bytes = w.op(
+            &key(signer),
+            chain,
+            "User",
+            &uuid(1),
+            Change::create(&user(SEALED, true)).unwrap(),
+            &[("username", Some(TOKEN_A))],
+        );
+        statements.push(envelope::parse_any(&bytes).unwrap());
+    };
+    push(&mut w, 3, chain.clone());
+    // Signed by a key that is not the chain's leaf: forged.
+    push(&mut w, 9, chain.clone());
+    let genesis = Envelope::new(
+        w.header(vec![]),
+        Genesis {
+            root: w.root.public_key(),
+        },
+    )
+    .sign(&w.root);
+    statements.push(envelope::parse_any(&genesis).unwrap());
+    let tenant = w.state.tenant.clone();
+    let mut kinds = BTreeMap::new();
+    for now in [T0, T0 + 86_400 + 1, T0 + 2 * 86_400] {
+        for statement in &statements {
+            for tenant in [tenant.as_ref(), None] {
+                let expected = verify(
+                    statement,
+                    tenant,
+                    "acme",
+                    now,
+                    Settings::default(),
+                    &mut HashSet::new(),
+                );
+                let owned = zkscim_rules::verify_owned(
+                    statement.clone(),
+                    tenant,
+                    "acme",
+                    now,
+                    Settings::default(),
+                    &mut HashSet::new(),
+                );
+                assert_eq!(format!("{owned:?}"), format!("{expected:?}"));
+                let kind = match &owned {
+                    Verification::Forged(_) => "forged",
+                    Verification::Genesis(_) => "genesis",
+                    Verification::Refused { .. } => "refused",
+                    Verification::Operation(_) => "operation",
+                    Verification::Revocation(_) | Verification::Policy(_) => "other",
+                };
+                *kinds.entry(kind).or_insert(0) += 1;
+            }
+        }
+    }
+    // Every path of `verify_owned` was taken.
+    for kind in ["forged", "genesis", "refused", "operation"] {
+        assert!(kinds.contains_key(kind), "{kind} not exercised: {kinds:?}");
+    }
+}
+
+/// A patch keeps `meta.created` from the stored body, sets `lastModified` to the decision time
+/// and bumps the version; the patched attribute changes and nothing else does.
+#[test]
+fn patch_keeps_created_and_moves_last_modified() {
+    let mut w = World::new();
+    applied(&create_user(&mut w, 1, TOKEN_A, true));
+    let body_of = |w: &World| {
+        w.state
+            .resources()
+            .find(|(rtype, id, _)| *rtype == "User" && *id == uuid(1))
+            .map(|(_, _, r)| r.unwrap())
+            .unwrap()
+    };
+    let before = body_of(&w);
+    w.now = T0 + 3_600;
+    let chain = w.connector_chain(lifecycle_scope());
+    let off = w.op(
+        &key(3),
+        chain,
+        "User",
+        &uuid(1),
+        Change::patch(&json!([{"op": "replace", "path": "active", "value": false}])).unwrap(),
+        &[],
+    );
+    applied(&w.submit(&off).unwrap());
+    let after = body_of(&w);
+    assert_eq!(after.version, before.version + 1);
+    assert_eq!(
+        after.body["meta"]["created"],
+        json!(zkscim_rules::rfc3339(T0))
+    );
+    assert_eq!(
+        after.body["meta"]["lastModified"],
+        json!(zkscim_rules::rfc3339(T0 + 3_600))
+    );
+    assert_eq!(after.body["meta"]["version"], json!("W/\"2\""));
+    assert_eq!(after.body["active"], json!(false));
+    let mut unchanged = after.body.clone();
+    unchanged["active"] = json!(true);
+    unchanged["meta"] = before.body["meta"].clone();
+    assert_eq!(unchanged, before.body);
+    assert_eq!(after.indexes, before.indexes);
+}

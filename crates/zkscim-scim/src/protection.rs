@@ -57,14 +57,25 @@ impl ProtectionProfile {
     /// Protection of `attr` / `attr.sub` in `schema_urn`.
     #[must_use]
     pub fn protection_of(&self, schema_urn: &str, attr: &str, sub: Option<&str>) -> Protection {
-        let base = format!("{schema_urn}:{attr}").to_ascii_lowercase();
+        // One buffer for `urn:attr` and `urn:attr.sub`, lowercased in place: validation asks
+        // this for every attribute it checks.
+        let mut key =
+            String::with_capacity(schema_urn.len() + attr.len() + 2 + sub.map_or(0, str::len));
+        key.push_str(schema_urn);
+        key.push(':');
+        key.push_str(attr);
+        let base_len = key.len();
         if let Some(s) = sub {
-            let full = format!("{base}.{}", s.to_ascii_lowercase());
-            if let Some(p) = self.entries.get(&full) {
+            key.push('.');
+            key.push_str(s);
+            key.make_ascii_lowercase();
+            if let Some(p) = self.entries.get(&key) {
                 return *p;
             }
+            key.truncate(base_len);
         }
-        self.entries.get(&base).copied().unwrap_or_default()
+        key.make_ascii_lowercase();
+        self.entries.get(&key).copied().unwrap_or_default()
     }
 
     /// Whether any sub-attribute of `attr` (or `attr` itself) is protected.
@@ -117,6 +128,11 @@ mod tests {
         assert_eq!(
             p.protection_of(USER_SCHEMA, "userName", None),
             Protection::Clear
+        );
+        // Case-insensitive throughout, and an unknown sub-attribute falls back to its parent.
+        assert_eq!(
+            p.protection_of(&USER_SCHEMA.to_uppercase(), "EMAILS", Some("Display")),
+            Protection::Sealed
         );
         assert!(p.any_protected_under(USER_SCHEMA, "emails"));
         assert!(!p.any_protected_under(USER_SCHEMA, "email"));
