@@ -804,3 +804,105 @@ fn policy_caps_connector_lifetime() {
         "policy.not_permitted",
     );
 }
+
+/// `zkscim policy --nhi-type`: the CLI leaves an Agent's expiry clear (the default profile says
+/// so) and seals the rest, so the server can check it; an Agent without an owner is refused.
+#[test]
+fn nhi_policy_through_the_cli() {
+    let server = serve();
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    setup(d, &server.url);
+    ok(&run(d, &["key", "generate", "--out", "bot-admin.pem"]));
+    ok(&run(
+        d,
+        &[
+            "cert",
+            "issue",
+            "--issuer-key",
+            "acme/root.pem",
+            "--tenant",
+            "acme",
+            "--subject",
+            "bot-admin.pub",
+            "--ops",
+            "create,patch,read",
+            "--types",
+            "Agent",
+            "--attrs",
+            "*",
+            "--cap",
+            "policy",
+            "--ttl",
+            "1d",
+            "--label",
+            "bot-admin",
+            "--out",
+            "bot-admin.cert",
+            "--chain-out",
+            "bot-admin.chain",
+        ],
+    ));
+    const BOT_ADMIN: [&str; 6] = [
+        "--tenant-dir",
+        "acme",
+        "--key",
+        "bot-admin.pem",
+        "--chain",
+        "bot-admin.chain",
+    ];
+    ok(&run(
+        d,
+        &with(
+            &["policy", "--nhi-type", "Agent", "--nhi-max-expiry", "30d"],
+            &BOT_ADMIN,
+        ),
+    ));
+    let nhi = "urn:zkscim:params:scim:schemas:extension:nhi:2.0:Lifecycle";
+    let expires = zkscim_scim::datetime::format_rfc3339(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+            + 7 * 86_400,
+    );
+    let agent = serde_json::json!({
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Agent", nhi],
+        "name": "build-bot",
+        "owners": [{"value": "00000000-0000-4000-8000-000000000001"}],
+        nhi: {"expiresAt": expires},
+    });
+    std::fs::write(d.join("agent.json"), agent.to_string()).unwrap();
+    let v = json(&run(
+        d,
+        &with(
+            &["op", "create", "--type", "Agent", "agent.json", "--json"],
+            &BOT_ADMIN,
+        ),
+    ));
+    assert_eq!(v["status"], "applied", "{v}");
+    let id = v["resource_id"].as_str().unwrap().to_owned();
+    let g = json(&run(d, &with(&["get", "Agent", &id, "--json"], &BOT_ADMIN)));
+    assert_eq!(g[nhi]["expiresAt"], expires.as_str());
+    assert_eq!(
+        g["owners"][0]["value"],
+        "00000000-0000-4000-8000-000000000001"
+    );
+    std::fs::write(
+        d.join("orphan.json"),
+        r#"{"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Agent"], "name": "orphan-bot"}"#,
+    )
+    .unwrap();
+    let e = fails(
+        &run(
+            d,
+            &with(
+                &["op", "create", "--type", "Agent", "orphan.json"],
+                &BOT_ADMIN,
+            ),
+        ),
+        1,
+        "policy.nhi_owner_missing",
+    );
+    assert!(e.contains("expiresAt"), "{e}");
+}
