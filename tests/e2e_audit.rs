@@ -492,3 +492,105 @@ fn lifetime_cap_verdicts_are_re_derived() {
         )]
     );
 }
+
+/// The auditor replays approvals: a log where a privileged group change was refused alone and
+/// applied with an approval audits clean, and the refusal forged into "applied" is caught.
+#[test]
+fn approval_verdicts_are_re_derived() {
+    use zkscim_proto::envelope::{Approval, Envelope};
+    use zkscim_proto::log_entry::Outcome;
+    use zkscim_proto::policy::TenantPolicy;
+    let (dir, server, t) = populated();
+    let group = serde_json::json!({"schemas": [GROUP_SCHEMA], "displayName": SEALED});
+    let g = uuid(100);
+    let r = server.submit(
+        "acme",
+        &t.op(
+            &t.admin_key,
+            t.admin_chain(),
+            body(
+                "Group",
+                &g,
+                zkscim_proto::envelope::Change::create(&group).unwrap(),
+                &[("displayname", &token(100))],
+                None,
+            ),
+        ),
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    let mut policy = TenantPolicy::default_policy();
+    policy.privileged_groups.set(&g, 2).unwrap();
+    assert_eq!(
+        server
+            .submit("acme", &t.policy(&t.admin_key, t.admin_chain(), &policy))
+            .status,
+        201
+    );
+    let add = || {
+        t.op(
+            &t.admin_key,
+            t.admin_chain(),
+            patch(
+                "Group",
+                &g,
+                serde_json::json!([{"op": "add", "path": "members", "value": [{"value": uuid(1)}]}]),
+            ),
+        )
+    };
+    let alone = server.submit("acme", &add());
+    assert_eq!(alone.status, 403, "{}", alone.text());
+    let alone_index = alone.json()["receipt"]["index"].as_u64().unwrap();
+    let second_key = random_key();
+    let now = now();
+    let second = vec![zkscim_proto::cert::Certificate::issue(
+        &t.root,
+        None,
+        claims(
+            "acme",
+            &second_key,
+            1,
+            admin_scope(),
+            "second-admin",
+            (now - 60, now + 3600),
+        ),
+    )
+    .unwrap()];
+    let statement = add();
+    let approval = Envelope::new(
+        t.header(second),
+        Approval {
+            approves: zkscim_proto::log_entry::submitted_hash_of(&statement),
+        },
+    )
+    .sign(&second_key);
+    assert_eq!(server.submit("acme", &approval).status, 201);
+    assert_eq!(server.submit("acme", &statement).status, 201);
+    let (auditor, original) = Audit::new(dir.path(), &server, &t);
+    let clean = auditor.run(&original, "clean.zkx");
+    assert!(
+        clean.status.success(),
+        "{}",
+        String::from_utf8_lossy(&clean.stdout)
+    );
+    let forged = forge(
+        &original,
+        &dir.path().join("zkscim.db.log-key.pem"),
+        "zkscim.local/acme",
+        |e| {
+            if e.seq == alone_index {
+                e.outcome = Outcome::Applied {
+                    version: Some("W/\"2\"".into()),
+                };
+            }
+        },
+    );
+    let o = auditor.run(&forged, "forged.zkx");
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(
+        findings(&o),
+        [(
+            alone_index,
+            "audit.verdict.applied_should_refuse".to_owned()
+        )]
+    );
+}

@@ -1650,6 +1650,107 @@ fn signed_reads_are_single_use() {
     assert_eq!(server.get(path, Some(&fresh)).status, 200);
 }
 
+/// DESIGN §4: a privileged group's membership change needs N distinct approvers. Approvals are
+/// logged statements, kept across a restart, and counted for the exact statement they name.
+#[test]
+fn privileged_group_changes_need_approvals() {
+    use zkscim_proto::envelope::Approval;
+    use zkscim_proto::policy::TenantPolicy;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("zkscim.db");
+    let mut server = Server::start(&db);
+    let t = Tenant::new("acme");
+    assert_eq!(server.genesis(&t).status, 201);
+    let v = server.verifier("acme");
+    let (u1, g1) = (uuid(1), uuid(100));
+    applied(
+        &server.submit(
+            "acme",
+            &t.op(
+                &t.admin_key,
+                t.admin_chain(),
+                create_user(&u1, &token(1), true),
+            ),
+        ),
+        &v,
+        None,
+    );
+    let group = json!({"schemas": [GROUP_SCHEMA], "displayName": SEALED});
+    applied(
+        &server.submit(
+            "acme",
+            &t.op(
+                &t.admin_key,
+                t.admin_chain(),
+                body(
+                    "Group",
+                    &g1,
+                    Change::create(&group).unwrap(),
+                    &[("displayname", &token(100))],
+                    None,
+                ),
+            ),
+        ),
+        &v,
+        None,
+    );
+    let mut policy = TenantPolicy::default_policy();
+    policy.privileged_groups.set(&g1, 2).unwrap();
+    applied(
+        &server.submit("acme", &t.policy(&t.admin_key, t.admin_chain(), &policy)),
+        &v,
+        None,
+    );
+    let add = || {
+        t.op(
+            &t.admin_key,
+            t.admin_chain(),
+            patch(
+                "Group",
+                &g1,
+                json!([{"op": "add", "path": "members", "value": [{"value": u1}]}]),
+            ),
+        )
+    };
+    let r = server.submit("acme", &add());
+    refused_logged(&server, "acme", &v, &r, 403, "policy.approvals_required");
+    // A second admin approves the exact statement; the approval is logged and kept.
+    let second_key = random_key();
+    let now = now();
+    let second = vec![zkscim_proto::cert::Certificate::issue(
+        &t.root,
+        None,
+        claims(
+            "acme",
+            &second_key,
+            1,
+            admin_scope(),
+            "second-admin",
+            (now - 60, now + 3600),
+        ),
+    )
+    .unwrap()];
+    let statement = add();
+    let approval = Envelope::new(
+        t.header(second),
+        Approval {
+            approves: zkscim_proto::log_entry::submitted_hash_of(&statement),
+        },
+    )
+    .sign(&second_key);
+    applied(&server.submit("acme", &approval), &v, None);
+    server.stop();
+    let mut server = Server::start(&db);
+    applied(&server.submit("acme", &statement), &v, Some("W/\"2\""));
+    let path = format!("/scim/v2/acme/Groups/{g1}");
+    let r = server.get(
+        &path,
+        Some(&t.read_auth(&t.admin_key, t.admin_chain(), &path)),
+    );
+    assert_eq!(r.json()["members"][0]["value"], u1.as_str(), "{}", r.text());
+    server.stop();
+}
+
 /// One log, one writer: a second server on the same database must refuse to start. Today it
 /// starts; its writer keeps stale log heads (its interleaved submissions fail with 503 until it
 /// reloads) and a stale copy of each tenant's protection profile, so it could decide under a

@@ -144,6 +144,16 @@ pub trait StoreTxn {
     fn certificate(&mut self, tenant: &str, id: &[u8; 32]) -> StoreResult<Option<CertificateRow>>;
     /// Records a revocation.
     fn insert_revocation(&mut self, tenant: &str, id: &[u8; 32], seq: u64) -> StoreResult<()>;
+    /// Records an approval (its exact bytes, logged at `seq`) of the statement hashed `approves`.
+    fn insert_approval(
+        &mut self,
+        tenant: &str,
+        approves: &[u8; 32],
+        seq: u64,
+        bytes: &[u8],
+    ) -> StoreResult<()>;
+    /// The approvals recorded for the statement hashed `approves`, in log order.
+    fn approvals(&mut self, tenant: &str, approves: &[u8; 32]) -> StoreResult<Vec<Vec<u8>>>;
     /// A resource.
     fn resource(
         &mut self,
@@ -342,6 +352,17 @@ const MIGRATIONS: &[&str] = &[
     INSERT INTO submission_hashes (tenant, hash, seq, submitted_id)
         SELECT tenant, hash, seq, ROW_NUMBER() OVER (ORDER BY tenant, seq, hash) FROM submissions;
     DROP TABLE submissions;
+    "#,
+    // Version 5: approvals (co-signatures), found by the hash of the statement they approve.
+    r#"
+    CREATE TABLE approvals (
+        id INTEGER PRIMARY KEY,
+        tenant TEXT NOT NULL,
+        approves BLOB NOT NULL,
+        seq INTEGER NOT NULL,
+        bytes BLOB NOT NULL
+    );
+    CREATE INDEX approvals_by_statement ON approvals (tenant, approves, seq);
     "#,
 ];
 
@@ -822,6 +843,29 @@ impl StoreTxn for SqliteTxn<'_> {
             )?
             .execute(params![tenant, &id[..], sql_int(seq)])?;
         Ok(())
+    }
+
+    fn insert_approval(
+        &mut self,
+        tenant: &str,
+        approves: &[u8; 32],
+        seq: u64,
+        bytes: &[u8],
+    ) -> StoreResult<()> {
+        self.tx
+            .prepare_cached(
+                "INSERT INTO approvals (tenant, approves, seq, bytes) VALUES (?1, ?2, ?3, ?4)",
+            )?
+            .execute(params![tenant, &approves[..], sql_int(seq), bytes])?;
+        Ok(())
+    }
+
+    fn approvals(&mut self, tenant: &str, approves: &[u8; 32]) -> StoreResult<Vec<Vec<u8>>> {
+        let mut stmt = self.tx.prepare_cached(
+            "SELECT bytes FROM approvals WHERE tenant = ?1 AND approves = ?2 ORDER BY seq",
+        )?;
+        let rows = stmt.query_map(params![tenant, &approves[..]], |r| r.get::<_, Vec<u8>>(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 
     fn resource(

@@ -90,6 +90,9 @@ fn state_err(e: StoreError) -> StateError {
 }
 
 impl StateView for TxnView<'_, '_> {
+    fn approvals(&mut self, approves: &[u8; 32]) -> Result<Vec<Vec<u8>>, StateError> {
+        self.txn.approvals(self.tenant, approves).map_err(state_err)
+    }
     fn nonce_used(&mut self, nonce: &[u8]) -> Result<bool, StateError> {
         if self.unused_nonce == Some(nonce) {
             return Ok(false);
@@ -570,6 +573,10 @@ fn apply_effects(
                 txn.add_members(tenant, group, added)?;
             }
             Effect::Revoke(id) => txn.insert_revocation(tenant, &id.0, seq)?,
+            Effect::RecordApproval {
+                approves,
+                statement,
+            } => txn.insert_approval(tenant, approves, seq, statement)?,
             Effect::SetPolicy(policy) => {
                 // The `profile` column holds the whole policy document; a bare profile (written
                 // before lifetime caps existed) reads as a policy without caps.

@@ -181,6 +181,10 @@ pub fn run(args: ExplainArgs, out: &Output) -> Result<(), CliError> {
             "tenant genesis with root key {}",
             g.body().root.key_id().short()
         ),
+        Statement::Approval(a) => format!(
+            "approval of the statement whose SHA-256 is {}",
+            hex::encode(a.body().approves)
+        ),
         Statement::ReadRequest(_) => "read request".to_owned(),
     };
     lines.push(format!("statement: {what}"));
@@ -247,6 +251,7 @@ fn statement_signer(statement: &Statement) -> String {
         Statement::Policy(s) => s.sign1().kid,
         Statement::ReadRequest(s) => s.sign1().kid,
         Statement::Genesis(s) => s.sign1().kid,
+        Statement::Approval(s) => s.sign1().kid,
     };
     kid.short()
 }

@@ -5,6 +5,7 @@
 //! behind when a command fails.
 #![forbid(unsafe_code)]
 
+mod approve;
 mod audit;
 mod cert;
 mod client;
@@ -105,6 +106,12 @@ enum Command {
     /// Example: `zkscim list User --filter 'userName eq "alice@example.com"' --tenant-dir ./acme
     /// --key admin.pem --chain admin.chain`
     List(read::ListArgs),
+    /// Approve (co-sign) a signed operation before it is submitted: privileged groups need
+    /// several approvers, and a key with `reactivate` may approve a reactivation.
+    ///
+    /// Example: `zkscim approve change.cbor --tenant-dir ./acme --key second-admin.pem --chain
+    /// second-admin.chain`
+    Approve(approve::ApproveArgs),
     /// Set the tenant policy: protection profile (from tenant.json), certificate lifetime caps
     /// by chain level, and the owner and expiry non-human identities must carry. Replaces the
     /// whole policy; deactivations and revocations are never blocked by it.
@@ -158,6 +165,7 @@ fn main() -> ExitCode {
         Command::Op(cmd) => op::run(cmd, &out),
         Command::Revoke(args) => revoke::run(args, &out),
         Command::Policy(args) => policy::run(args, &out),
+        Command::Approve(args) => approve::run(args, &out),
         Command::Submit(args) => submit::run(args, &out),
         Command::Get(args) => read::get(args, &out),
         Command::List(args) => read::list(args, &out),

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::Args;
 use serde_json::json;
 use zkscim_proto::envelope::{Envelope, PolicyUpdate};
-use zkscim_proto::policy::{LifetimeCaps, NhiRequirements, TenantPolicy};
+use zkscim_proto::policy::{LifetimeCaps, NhiRequirements, PrivilegedGroups, TenantPolicy};
 
 use crate::config::{Config, SignerArgs};
 use crate::duration::parse_duration;
@@ -39,6 +39,10 @@ pub struct PolicyArgs {
     /// The latest expiry accepted, as a duration from each decision (needs --nhi-type).
     #[arg(long, value_name = "DURATION", requires = "nhi_types")]
     nhi_max_expiry: Option<String>,
+    /// A group whose membership changes need N distinct approvers (the signer and keys that
+    /// ran `zkscim approve` on the exact statement), as GROUP_ID=N with N from 2 to 16.
+    #[arg(long = "privileged-group", value_name = "GROUP_ID=N")]
+    privileged_groups: Vec<String>,
     #[command(flatten)]
     signer: SignerArgs,
     /// Also (or, without --server, only) write the signed policy statement here.
@@ -111,6 +115,15 @@ pub fn describe(policy: &TenantPolicy) -> String {
             .collect();
         parts.push(format!("certificate lifetimes {}", caps.join(", ")));
     }
+    if !policy.privileged_groups.is_empty() {
+        let groups: Vec<String> = policy
+            .privileged_groups
+            .groups()
+            .iter()
+            .map(|(id, n)| format!("{id} needs {n} approvers"))
+            .collect();
+        parts.push(format!("privileged groups: {}", groups.join(", ")));
+    }
     if policy.nhi.is_empty() {
         parts.push("no non-human-identity requirements".to_owned());
     } else {
@@ -127,8 +140,36 @@ pub fn describe(policy: &TenantPolicy) -> String {
     parts.join("; ")
 }
 
+/// Parses `GROUP_ID=N` arguments.
+fn parse_groups(args: &[String]) -> Result<PrivilegedGroups, CliError> {
+    let mut groups = PrivilegedGroups::none();
+    for arg in args {
+        let bad = |why: String| {
+            CliError::new(
+                "policy.privileged_group",
+                format!("--privileged-group {arg:?}: {why}"),
+            )
+            .hint("write GROUP_ID=N, e.g. 3f2c…=2: the group's id and how many distinct approvers (2 to 16)")
+            .input()
+        };
+        let (id, n) = arg
+            .rsplit_once('=')
+            .ok_or_else(|| bad("missing '='".into()))?;
+        let n: u64 = n
+            .trim()
+            .parse()
+            .map_err(|_| bad(format!("{n:?} is not a number")))?;
+        if groups.approvers_for(id).is_some() {
+            return Err(bad(format!("group {id:?} is given twice")));
+        }
+        groups.set(id, n).map_err(|e| bad(e.to_string()))?;
+    }
+    Ok(groups)
+}
+
 pub fn run(a: PolicyArgs, out: &Output) -> Result<(), CliError> {
     let caps = parse_caps(&a.lifetime_caps)?;
+    let privileged_groups = parse_groups(&a.privileged_groups)?;
     let nhi = parse_nhi(&a.nhi_types, a.nhi_max_expiry.as_deref())?;
     let cfg = Config::load()?;
     let resolved = a.signer.clone().resolve(&cfg)?;
@@ -137,6 +178,7 @@ pub fn run(a: PolicyArgs, out: &Output) -> Result<(), CliError> {
         profile: s.tenant.profile()?,
         lifetime_caps: caps,
         nhi,
+        privileged_groups,
     };
     let server = match (&a.out, &resolved.server_flag) {
         (Some(_), None) => None,
@@ -188,6 +230,12 @@ pub fn run(a: PolicyArgs, out: &Output) -> Result<(), CliError> {
                 .iter()
                 .map(|(level, seconds)| json!({"level": level, "seconds": seconds}))
                 .collect::<Vec<_>>(),
+            "privileged_groups": policy
+                .privileged_groups
+                .groups()
+                .iter()
+                .map(|(id, n)| json!({"group": id, "approvers": n}))
+                .collect::<Vec<_>>(),
             "nhi": {
                 "types": policy.nhi.types(),
                 "max_expiry_seconds": policy.nhi.max_expiry(),
@@ -225,6 +273,25 @@ mod tests {
             assert_eq!(e.exit, 2);
         }
         let e = parse_caps(&strings(&["2=1h", "2=2h"])).unwrap_err();
+        assert!(e.message.contains("twice"), "{e:?}");
+    }
+
+    #[test]
+    fn privileged_group_flags_parse_and_refuse_clearly() {
+        let g = parse_groups(&strings(&["admins=2", "root-ops=3"])).unwrap();
+        assert_eq!(g.approvers_for("admins"), Some(2));
+        assert_eq!(g.approvers_for("root-ops"), Some(3));
+        for (bad, needle) in [
+            ("admins", "missing '='"),
+            ("admins=x", "not a number"),
+            ("admins=1", "2 to 16"),
+            ("=2", "not a group id"),
+        ] {
+            let e = parse_groups(&strings(&[bad])).unwrap_err();
+            assert!(e.message.contains(needle), "{bad}: {e:?}");
+            assert_eq!(e.exit, 2);
+        }
+        let e = parse_groups(&strings(&["admins=2", "admins=3"])).unwrap_err();
         assert!(e.message.contains("twice"), "{e:?}");
     }
 

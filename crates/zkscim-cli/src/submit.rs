@@ -41,7 +41,7 @@ pub fn run(a: SubmitArgs, out: &Output) -> Result<(), CliError> {
             e.code(),
             format!("{}: not a signed statement: {e}", a.file.display()),
         )
-        .hint("pass a file written by `zkscim op … --out` or `zkscim revoke … --out`")
+        .hint("pass a file written by `zkscim op … --out`, `zkscim revoke … --out`, `zkscim policy … --out` or `zkscim approve … --out`")
         .input()
     })?;
     let what = match &statement {
@@ -53,6 +53,10 @@ pub fn run(a: SubmitArgs, out: &Output) -> Result<(), CliError> {
         ),
         Statement::Revocation(s) => format!("revocation of {}", s.body().target.short()),
         Statement::Policy(_) => "tenant policy update".to_owned(),
+        Statement::Approval(s) => format!(
+            "approval of statement {}",
+            hex::encode(s.body().approves.get(..8).unwrap_or_default())
+        ),
         Statement::Genesis(_) | Statement::ReadRequest(_) => {
             return Err(CliError::new(
                 "submit.kind",

@@ -906,3 +906,81 @@ fn nhi_policy_through_the_cli() {
     );
     assert!(e.contains("expiresAt"), "{e}");
 }
+
+/// `zkscim policy --privileged-group` and `zkscim approve`: a membership change signed with
+/// `--out` is refused alone, approved by the root, then submitted and applied.
+#[test]
+fn privileged_group_approved_through_the_cli() {
+    let server = serve();
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    setup(d, &server.url);
+    std::fs::write(d.join("user.json"), USER).unwrap();
+    let user = json(&run(
+        d,
+        &with(
+            &["op", "create", "--type", "User", "user.json", "--json"],
+            &ADMIN,
+        ),
+    ));
+    let user_id = user["resource_id"].as_str().unwrap().to_owned();
+    std::fs::write(
+        d.join("group.json"),
+        r#"{"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": "Admins"}"#,
+    )
+    .unwrap();
+    let group = json(&run(
+        d,
+        &with(
+            &["op", "create", "--type", "Group", "group.json", "--json"],
+            &ADMIN,
+        ),
+    ));
+    let group_id = group["resource_id"].as_str().unwrap().to_owned();
+    const ROOT: [&str; 4] = ["--tenant-dir", "acme", "--key", "acme/root.pem"];
+    let rule = format!("{group_id}=2");
+    let v = json(&run(
+        d,
+        &with(&["policy", "--privileged-group", &rule, "--json"], &ROOT),
+    ));
+    assert_eq!(v["privileged_groups"][0]["approvers"], 2, "{v}");
+    std::fs::write(
+        d.join("add.json"),
+        format!(r#"[{{"op": "add", "path": "members", "value": [{{"value": "{user_id}"}}]}}]"#),
+    )
+    .unwrap();
+    let patch = |out: &str| {
+        run(
+            d,
+            &with(
+                &[
+                    "op", "patch", "--type", "Group", "--id", &group_id, "add.json", "--out", out,
+                ],
+                &ADMIN,
+            ),
+        )
+    };
+    // Alone: refused, with the next step in the message.
+    ok(&patch("alone.cbor"));
+    let e = fails(
+        &run(d, &["submit", "alone.cbor", "--tenant-dir", "acme"]),
+        1,
+        "policy.approvals_required",
+    );
+    assert!(e.contains("zkscim approve"), "{e}");
+    // Approved by the root first: applied.
+    ok(&patch("change.cbor"));
+    let a = json(&run(d, &with(&["approve", "change.cbor", "--json"], &ROOT)));
+    assert_eq!(a["status"], "applied", "{a}");
+    let s = json(&run(
+        d,
+        &["submit", "change.cbor", "--tenant-dir", "acme", "--json"],
+    ));
+    assert_eq!(s["status"], "applied", "{s}");
+    // `zkscim approve` refuses what is not an operation, before signing anything.
+    fails(
+        &run(d, &with(&["approve", "user.json"], &ROOT)),
+        2,
+        "not a signed statement",
+    );
+}

@@ -38,6 +38,8 @@ pub enum ObjectType {
     ReadRequest,
     /// A tenant genesis statement, self-signed by the tenant's root key.
     Genesis,
+    /// An approval (co-signature) of another statement, by its hash.
+    Approval,
 }
 
 impl ObjectType {
@@ -50,6 +52,7 @@ impl ObjectType {
             ObjectType::Policy => "application/zkscim-policy+cbor",
             ObjectType::ReadRequest => "application/zkscim-read+cbor",
             ObjectType::Genesis => "application/zkscim-genesis+cbor",
+            ObjectType::Approval => "application/zkscim-approval+cbor",
         }
     }
 
@@ -62,6 +65,7 @@ impl ObjectType {
             ObjectType::Policy,
             ObjectType::ReadRequest,
             ObjectType::Genesis,
+            ObjectType::Approval,
         ]
         .into_iter()
         .find(|t| t.media_type() == typ)

@@ -81,6 +81,8 @@ pub const KEY_INDEXES: i64 = 18;
 /// Payload key: the revoked certificate itself (bstr), so a certificate never used in a logged
 /// statement (a read-only key, say) can still be revoked by an ancestor.
 pub const KEY_TARGET_CERTIFICATE: i64 = 19;
+/// Field 20: the SHA-256 of the exact statement an approval co-signs.
+pub const KEY_APPROVES: i64 = 20;
 /// Most blind indexes one operation may carry.
 pub const MAX_INDEXES: usize = 64;
 
@@ -870,6 +872,31 @@ impl Kind for PolicyUpdate {
 }
 impl Chained for PolicyUpdate {}
 
+/// An approval (`typ` `application/zkscim-approval+cbor`): the signer co-signs another
+/// statement, named by the SHA-256 of its exact bytes, for the tenant policy's approval rules
+/// (spec/rules.md §3a). It is logged like any statement, before the statement it approves.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Approval {
+    /// SHA-256 of the approved statement's exact bytes (field 20).
+    pub approves: [u8; 32],
+}
+
+impl Kind for Approval {
+    const TYPE: ObjectType = ObjectType::Approval;
+    const OBJECT: &'static str = "approval";
+    const CHAINED: bool = true;
+
+    fn write(&self, map: MapBuilder) -> MapBuilder {
+        map.field(KEY_APPROVES, Value::bytes(self.approves.to_vec()))
+    }
+
+    fn read(r: &mut FieldReader<'_>) -> Result<Self, EnvelopeError> {
+        let approves = r.fixed_bytes::<32>(KEY_APPROVES, "approves")?;
+        Ok(Approval { approves })
+    }
+}
+impl Chained for Approval {}
+
 /// A signed read request (`typ` `application/zkscim-read+cbor`): binds one HTTP request.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ReadRequest {
@@ -1258,6 +1285,8 @@ pub enum Statement {
     ReadRequest(Signed<ReadRequest>),
     /// A tenant genesis.
     Genesis(Signed<Genesis>),
+    /// An approval of another statement.
+    Approval(Signed<Approval>),
 }
 
 impl Statement {
@@ -1269,6 +1298,7 @@ impl Statement {
             Statement::Policy(_) => ObjectType::Policy,
             Statement::ReadRequest(_) => ObjectType::ReadRequest,
             Statement::Genesis(_) => ObjectType::Genesis,
+            Statement::Approval(_) => ObjectType::Approval,
         }
     }
 
@@ -1280,6 +1310,7 @@ impl Statement {
             Statement::Policy(s) => s.bytes(),
             Statement::ReadRequest(s) => s.bytes(),
             Statement::Genesis(s) => s.bytes(),
+            Statement::Approval(s) => s.bytes(),
         }
     }
 
@@ -1296,6 +1327,7 @@ impl Statement {
             Statement::Policy(s) => s.header(),
             Statement::ReadRequest(s) => s.header(),
             Statement::Genesis(s) => s.header(),
+            Statement::Approval(s) => s.header(),
         }
     }
 }
@@ -1310,9 +1342,11 @@ pub fn parse_any(bytes: &[u8]) -> Result<Statement, EnvelopeError> {
         ObjectType::Policy => Statement::Policy(Signed::from_sign1(sign1, bytes)?),
         ObjectType::ReadRequest => Statement::ReadRequest(Signed::from_sign1(sign1, bytes)?),
         ObjectType::Genesis => Statement::Genesis(Signed::from_sign1(sign1, bytes)?),
+        ObjectType::Approval => Statement::Approval(Signed::from_sign1(sign1, bytes)?),
         ObjectType::Certificate => {
             return Err(CoseError::WrongType {
-                expected: "a statement type (operation, revocation, policy, read or genesis)",
+                expected:
+                    "a statement type (operation, revocation, policy, read, genesis or approval)",
                 found: ObjectType::Certificate.media_type().to_owned(),
             }
             .into())

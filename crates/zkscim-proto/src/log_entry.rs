@@ -62,6 +62,8 @@ pub enum EntryKind {
     Policy,
     /// A submission refused before its kind could be established (undecodable, unknown type).
     Refusal,
+    /// An approval (co-signature) of another statement.
+    Approval,
 }
 
 impl EntryKind {
@@ -74,6 +76,7 @@ impl EntryKind {
             EntryKind::Revocation => 3,
             EntryKind::Policy => 4,
             EntryKind::Refusal => 5,
+            EntryKind::Approval => 6,
         }
     }
 
@@ -86,6 +89,7 @@ impl EntryKind {
             3 => Some(EntryKind::Revocation),
             4 => Some(EntryKind::Policy),
             5 => Some(EntryKind::Refusal),
+            6 => Some(EntryKind::Approval),
             _ => None,
         }
     }
@@ -99,6 +103,7 @@ impl EntryKind {
             EntryKind::Revocation => "revocation",
             EntryKind::Policy => "policy",
             EntryKind::Refusal => "refusal",
+            EntryKind::Approval => "approval",
         }
     }
 }

@@ -18,6 +18,14 @@ const POLICY_KEY_NHI: i64 = 4;
 /// Keys inside the NHI requirements map.
 const NHI_KEY_TYPES: i64 = 1;
 const NHI_KEY_MAX_EXPIRY: i64 = 2;
+/// CBOR key of the privileged groups in a policy document.
+const POLICY_KEY_PRIVILEGED_GROUPS: i64 = 5;
+/// How many approvers a privileged group may require at most.
+pub const MAX_APPROVERS: u64 = 16;
+/// How many privileged groups a policy may list.
+const MAX_PRIVILEGED_GROUPS: usize = 1024;
+/// The longest group id a policy may name.
+const MAX_GROUP_ID_LEN: usize = 128;
 /// The longest resource type name the NHI requirements may list.
 const MAX_RESOURCE_TYPE_LEN: usize = 64;
 /// How many resource types the NHI requirements may list.
@@ -100,6 +108,28 @@ pub enum PolicyError {
         /// The largest allowed.
         max: u64,
     },
+    /// Privileged groups (key 5) not a map of group id to approver count, empty, or too many.
+    #[error("privileged groups: {reason}")]
+    GroupsShape {
+        /// What is wrong.
+        reason: String,
+    },
+    /// A group id that is empty, too long or holds control characters.
+    #[error("privileged groups: {id:?} is not a group id (1 to 128 printable characters)")]
+    GroupId {
+        /// The id found (cut).
+        id: String,
+    },
+    /// An approver count outside 2 to [`MAX_APPROVERS`] (1 would require nothing).
+    #[error("privileged group {id:?} requires {count} approvers; it must be 2 to {max}")]
+    ApproverCount {
+        /// The group.
+        id: String,
+        /// The count found.
+        count: u64,
+        /// The largest allowed.
+        max: u64,
+    },
     /// Levels not strictly ascending (a repeated level).
     #[error("lifetime cap for chain level {level} repeats or is out of order")]
     CapsNotCanonical {
@@ -124,6 +154,9 @@ impl PolicyError {
             PolicyError::NhiType { .. } => "policy.nhi_type",
             PolicyError::NhiNotCanonical { .. } => "policy.nhi_not_canonical",
             PolicyError::NhiMaxExpiry { .. } => "policy.nhi_max_expiry",
+            PolicyError::GroupsShape { .. } => "policy.groups_shape",
+            PolicyError::GroupId { .. } => "policy.group_id",
+            PolicyError::ApproverCount { .. } => "policy.approver_count",
         }
     }
 
@@ -143,6 +176,9 @@ impl PolicyError {
             | PolicyError::NhiType { .. }
             | PolicyError::NhiNotCanonical { .. }
             | PolicyError::NhiMaxExpiry { .. } => PolicyPart::Nhi,
+            PolicyError::GroupsShape { .. }
+            | PolicyError::GroupId { .. }
+            | PolicyError::ApproverCount { .. } => PolicyPart::PrivilegedGroups,
         }
     }
 }
@@ -156,6 +192,8 @@ pub enum PolicyPart {
     LifetimeCaps,
     /// The non-human-identity requirements.
     Nhi,
+    /// The privileged groups.
+    PrivilegedGroups,
 }
 
 /// A certificate in a chain lives longer than the tenant's policy allows at its level.
@@ -464,6 +502,131 @@ fn valid_max_expiry(seconds: u64) -> Result<(), PolicyError> {
     Ok(())
 }
 
+/// Privileged groups (DESIGN §4): a membership change of a listed group needs that many distinct
+/// approvers, the signer and the keys whose approvals of the exact statement were logged before
+/// it. Counting them needs the log's state, so it lives with the rules; this is the data.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PrivilegedGroups {
+    /// `(group id, approvers)`, strictly ascending by id.
+    groups: Vec<(String, u8)>,
+}
+
+impl PrivilegedGroups {
+    /// No privileged group.
+    pub fn none() -> PrivilegedGroups {
+        PrivilegedGroups::default()
+    }
+
+    /// Whether no group is listed.
+    pub fn is_empty(&self) -> bool {
+        self.groups.is_empty()
+    }
+
+    /// The listed groups with their approver counts, ascending by id.
+    pub fn groups(&self) -> &[(String, u8)] {
+        &self.groups
+    }
+
+    /// How many distinct approvers a membership change of `group` needs, if it is privileged.
+    pub fn approvers_for(&self, group: &str) -> Option<u8> {
+        self.groups
+            .binary_search_by(|(id, _)| id.as_str().cmp(group))
+            .ok()
+            .and_then(|i| self.groups.get(i))
+            .map(|(_, n)| *n)
+    }
+
+    /// Lists `group` (or changes its count).
+    pub fn set(&mut self, group: &str, approvers: u64) -> Result<(), PolicyError> {
+        let n = valid_group(group, approvers)?;
+        match self
+            .groups
+            .binary_search_by(|(id, _)| id.as_str().cmp(group))
+        {
+            Ok(i) => {
+                if let Some(slot) = self.groups.get_mut(i) {
+                    slot.1 = n;
+                }
+            }
+            Err(i) => {
+                if self.groups.len() >= MAX_PRIVILEGED_GROUPS {
+                    return Err(PolicyError::GroupsShape {
+                        reason: format!("more than {MAX_PRIVILEGED_GROUPS} groups"),
+                    });
+                }
+                self.groups.insert(i, (group.to_owned(), n));
+            }
+        }
+        Ok(())
+    }
+
+    fn to_cbor(&self) -> Value {
+        Value::Map(
+            self.groups
+                .iter()
+                .map(|(id, n)| (Value::text(id.as_str()), Value::Unsigned(u64::from(*n))))
+                .collect(),
+        )
+    }
+
+    fn from_cbor(value: &Value) -> Result<PrivilegedGroups, PolicyError> {
+        let Value::Map(entries) = value else {
+            return Err(PolicyError::GroupsShape {
+                reason: format!("expected a map, found {}", value.type_name()),
+            });
+        };
+        if entries.is_empty() {
+            return Err(PolicyError::GroupsShape {
+                reason: "no group listed: leave the field out to list none".into(),
+            });
+        }
+        if entries.len() > MAX_PRIVILEGED_GROUPS {
+            return Err(PolicyError::GroupsShape {
+                reason: format!("more than {MAX_PRIVILEGED_GROUPS} groups"),
+            });
+        }
+        let mut groups: Vec<(String, u8)> = Vec::with_capacity(entries.len());
+        for (key, count) in entries {
+            let (Value::Text(id), Value::Unsigned(count)) = (key, count) else {
+                return Err(PolicyError::GroupsShape {
+                    reason: format!(
+                        "an entry {} → {}; expected text → unsigned",
+                        key.type_name(),
+                        count.type_name()
+                    ),
+                });
+            };
+            let n = valid_group(id, *count)?;
+            // Deterministic CBOR orders text keys by length, then bytes; the decoder has
+            // checked that, so a repeat is all that can remain.
+            if groups.iter().any(|(prev, _)| prev == id) {
+                return Err(PolicyError::GroupsShape {
+                    reason: format!("group {id:?} is listed twice"),
+                });
+            }
+            groups.push((id.clone(), n));
+        }
+        groups.sort();
+        Ok(PrivilegedGroups { groups })
+    }
+}
+
+fn valid_group(id: &str, approvers: u64) -> Result<u8, PolicyError> {
+    if id.is_empty() || id.len() > MAX_GROUP_ID_LEN || id.chars().any(char::is_control) {
+        return Err(PolicyError::GroupId {
+            id: id.chars().take(MAX_GROUP_ID_LEN + 1).collect(),
+        });
+    }
+    match u8::try_from(approvers) {
+        Ok(n) if (2..=MAX_APPROVERS).contains(&approvers) => Ok(n),
+        _ => Err(PolicyError::ApproverCount {
+            id: id.to_owned(),
+            count: approvers,
+            max: MAX_APPROVERS,
+        }),
+    }
+}
+
 /// A tenant's policy: what a policy statement sets, evaluated at every later decision.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TenantPolicy {
@@ -473,6 +636,8 @@ pub struct TenantPolicy {
     pub lifetime_caps: LifetimeCaps,
     /// What non-human identities must carry.
     pub nhi: NhiRequirements,
+    /// Groups whose membership changes need several approvers.
+    pub privileged_groups: PrivilegedGroups,
 }
 
 impl TenantPolicy {
@@ -482,6 +647,7 @@ impl TenantPolicy {
             profile: ProtectionProfile::default_profile(),
             lifetime_caps: LifetimeCaps::none(),
             nhi: NhiRequirements::none(),
+            privileged_groups: PrivilegedGroups::none(),
         }
     }
 
@@ -501,6 +667,12 @@ impl TenantPolicy {
         }
         if !self.nhi.is_empty() {
             map.push((Value::int(POLICY_KEY_NHI), self.nhi.to_cbor()));
+        }
+        if !self.privileged_groups.is_empty() {
+            map.push((
+                Value::int(POLICY_KEY_PRIVILEGED_GROUPS),
+                self.privileged_groups.to_cbor(),
+            ));
         }
         Value::Map(map)
     }
@@ -530,10 +702,14 @@ impl TenantPolicy {
         let mut profile_entries = Vec::with_capacity(entries.len());
         let mut caps = None;
         let mut nhi = None;
+        let mut groups = None;
         for (key, item) in entries {
             match key.as_i64() {
                 Some(POLICY_KEY_LIFETIME_CAPS) => caps = Some(LifetimeCaps::from_cbor(item)?),
                 Some(POLICY_KEY_NHI) => nhi = Some(NhiRequirements::from_cbor(item)?),
+                Some(POLICY_KEY_PRIVILEGED_GROUPS) => {
+                    groups = Some(PrivilegedGroups::from_cbor(item)?)
+                }
                 _ => profile_entries.push((key.clone(), item.clone())),
             }
         }
@@ -542,6 +718,7 @@ impl TenantPolicy {
             profile,
             lifetime_caps: caps.unwrap_or_default(),
             nhi: nhi.unwrap_or_default(),
+            privileged_groups: groups.unwrap_or_default(),
         })
     }
 }
@@ -588,6 +765,7 @@ mod tests {
             profile: ProtectionProfile::default_profile(),
             lifetime_caps: caps(&[(1, 90 * 86_400), (2, 86_400)]),
             nhi: nhi(&["Agent", "AgenticApplication"], Some(30 * 86_400)),
+            privileged_groups: PrivilegedGroups::none(),
         };
         let bytes = p.to_bytes();
         assert_eq!(TenantPolicy::from_bytes(&bytes).unwrap(), p);
@@ -607,6 +785,7 @@ mod tests {
             profile: ProtectionProfile::default_profile(),
             lifetime_caps: caps(&[(1, 90 * 86_400), (2, 86_400)]),
             nhi: NhiRequirements::none(),
+            privileged_groups: PrivilegedGroups::none(),
         };
         assert_eq!(
             hex::encode(p.to_bytes()),
@@ -729,6 +908,71 @@ mod tests {
         );
     }
 
+    #[test]
+    fn privileged_groups_round_trip_and_hostile_input_is_refused() {
+        let mut p = TenantPolicy::default_policy();
+        p.privileged_groups.set("admins", 2).unwrap();
+        p.privileged_groups
+            .set("a-much-longer-group-id", 3)
+            .unwrap();
+        assert_eq!(p.privileged_groups.approvers_for("admins"), Some(2));
+        assert_eq!(p.privileged_groups.approvers_for("Admins"), None);
+        assert_eq!(TenantPolicy::from_bytes(&p.to_bytes()).unwrap(), p);
+        let doc = |groups: Value| {
+            let Value::Map(mut m) = ProtectionProfile::default_profile().to_cbor() else {
+                panic!("profile is a map")
+            };
+            m.push((Value::int(5), groups));
+            Value::Map(m)
+        };
+        let cases: Vec<(Value, &str)> = vec![
+            (Value::Array(vec![]), "policy.groups_shape"),
+            (Value::Map(vec![]), "policy.groups_shape"),
+            (
+                Value::Map(vec![(Value::Unsigned(1), Value::Unsigned(2))]),
+                "policy.groups_shape",
+            ),
+            (
+                Value::Map(vec![(Value::text(""), Value::Unsigned(2))]),
+                "policy.group_id",
+            ),
+            (
+                Value::Map(vec![(Value::text("a\nb"), Value::Unsigned(2))]),
+                "policy.group_id",
+            ),
+            (
+                Value::Map(vec![(Value::text("x".repeat(129)), Value::Unsigned(2))]),
+                "policy.group_id",
+            ),
+            (
+                Value::Map(vec![(Value::text("admins"), Value::Unsigned(1))]),
+                "policy.approver_count",
+            ),
+            (
+                Value::Map(vec![(Value::text("admins"), Value::Unsigned(17))]),
+                "policy.approver_count",
+            ),
+            (
+                Value::Map(vec![
+                    (Value::text("admins"), Value::Unsigned(2)),
+                    (Value::text("admins"), Value::Unsigned(3)),
+                ]),
+                "policy.groups_shape",
+            ),
+        ];
+        for (groups, code) in cases {
+            let e = TenantPolicy::from_cbor(&doc(groups.clone())).unwrap_err();
+            assert_eq!(e.code(), code, "{groups:?}: {e}");
+            assert_eq!(e.part(), PolicyPart::PrivilegedGroups);
+        }
+        let mut g = PrivilegedGroups::none();
+        assert_eq!(g.set("", 2).unwrap_err().code(), "policy.group_id");
+        assert_eq!(
+            g.set("admins", 0).unwrap_err().code(),
+            "policy.approver_count"
+        );
+    }
+
     fn with_caps(caps: Value) -> Value {
         let Value::Map(mut m) = ProtectionProfile::default_profile().to_cbor() else {
             panic!("profile is a map")
@@ -802,7 +1046,7 @@ mod tests {
         else {
             panic!()
         };
-        m.push((Value::int(5), Value::Null));
+        m.push((Value::int(6), Value::Null));
         let e = TenantPolicy::from_cbor(&Value::Map(m)).unwrap_err();
         assert_eq!(e.code(), "shape.unknown_field");
         assert!(TenantPolicy::from_bytes(&[0xff; 8]).is_err());

@@ -557,6 +557,34 @@ fn other_kinds_refuse_bad_fields() {
         Signed::<Revocation>::parse(&revocation).unwrap_err().code(),
         "envelope.invalid_field"
     );
+    for bad in [
+        Value::bytes(vec![0; 31]),
+        Value::bytes(vec![0; 33]),
+        Value::text("00"),
+    ] {
+        let approval = sign(ObjectType::Approval, common().field(20, bad.clone()));
+        assert!(
+            Signed::<zkscim_proto::envelope::Approval>::parse(&approval).is_err(),
+            "{bad:?}"
+        );
+    }
+    let approval = sign(ObjectType::Approval, common());
+    assert_eq!(
+        Signed::<zkscim_proto::envelope::Approval>::parse(&approval)
+            .unwrap_err()
+            .code(),
+        "envelope.missing_field"
+    );
+    let good = sign(
+        ObjectType::Approval,
+        common().field(20, Value::bytes(vec![7; 32])),
+    );
+    let parsed = zkscim_proto::envelope::parse_any(&good).unwrap();
+    let zkscim_proto::envelope::Statement::Approval(a) = parsed else {
+        panic!("not an approval")
+    };
+    assert_eq!(a.body().approves, [7; 32]);
+    assert_eq!(a.envelope().encode_payload(), a.sign1().payload);
     let policy = sign(ObjectType::Policy, common().field(13, Value::Array(vec![])));
     assert_eq!(
         Signed::<PolicyUpdate>::parse(&policy).unwrap_err().code(),

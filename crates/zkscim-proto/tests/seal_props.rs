@@ -101,6 +101,7 @@ fn entry_strategy() -> impl Strategy<Value = LogEntry> {
         Just(EntryKind::Revocation),
         Just(EntryKind::Policy),
         Just(EntryKind::Refusal),
+        Just(EntryKind::Approval),
     ];
     let outcome = prop_oneof![
         proptest::option::of("[ -~]{1,40}").prop_map(|version| Outcome::Applied { version }),

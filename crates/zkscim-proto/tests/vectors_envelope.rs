@@ -242,6 +242,7 @@ fn parse_and_verify(bytes: &[u8], ctx: &Json) -> Result<(Statement, String), Env
         Statement::Policy(s) => s.verify(&chain_ctx, skew, &mut NoCache)?.signer().key_id(),
         Statement::ReadRequest(s) => s.verify(&chain_ctx, skew, &mut NoCache)?.signer().key_id(),
         Statement::Genesis(s) => s.verify_genesis(chain_ctx.now, skew)?.signer().key_id(),
+        Statement::Approval(s) => s.verify(&chain_ctx, skew, &mut NoCache)?.signer().key_id(),
     };
     Ok((statement, signer.to_hex()))
 }

@@ -40,6 +40,7 @@ fn entry_from_json(e: &Json) -> LogEntry {
         "revocation" => EntryKind::Revocation,
         "policy" => EntryKind::Policy,
         "refusal" => EntryKind::Refusal,
+        "approval" => EntryKind::Approval,
         other => panic!("unknown kind {other}"),
     };
     let o = &e["outcome"];

@@ -55,6 +55,21 @@ fn valid_documents_decode_to_what_the_vectors_say_and_re_encode_exactly() {
             case["nhi_max_expiry"].as_u64(),
             "{name}"
         );
+        let groups: Vec<(String, u64)> = case["privileged_groups"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|g| (g[0].as_str().unwrap().to_owned(), g[1].as_u64().unwrap()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let found: Vec<(String, u64)> = policy
+            .privileged_groups
+            .groups()
+            .iter()
+            .map(|(id, n)| (id.clone(), u64::from(*n)))
+            .collect();
+        assert_eq!(found, groups, "{name}");
         assert_eq!(policy.to_bytes(), bytes, "{name}: one policy, one encoding");
     }
 }

@@ -29,7 +29,9 @@ use zkscim_proto::cert::{CertId, Certificate, ChainContext, VerifiedCache, Verif
 use zkscim_proto::envelope::{Change, EnvelopeError, OperationBody, Signed, Statement, Verified};
 use zkscim_proto::keys::PublicKey;
 use zkscim_proto::log_entry::EntryKind;
-use zkscim_proto::policy::{LifetimeCaps, NhiRequirements, PolicyPart, TenantPolicy};
+use zkscim_proto::policy::{
+    LifetimeCaps, NhiRequirements, PolicyPart, PrivilegedGroups, TenantPolicy,
+};
 use zkscim_proto::scope::{AttrPath, Capability, Operation};
 use zkscim_proto::seal::{self, Protection, ProtectionProfile};
 use zkscim_scim::{ResourceSchema, SchemaRegistry, Uniqueness};
@@ -65,6 +67,8 @@ pub struct TenantInfo {
     pub lifetime_caps: LifetimeCaps,
     /// What non-human identities must carry (nothing until a policy statement says).
     pub nhi: NhiRequirements,
+    /// Groups whose membership changes need several approvers (none until a policy says).
+    pub privileged_groups: PrivilegedGroups,
 }
 
 impl TenantInfo {
@@ -77,6 +81,7 @@ impl TenantInfo {
             profile: ProtectionProfile::default_profile(),
             lifetime_caps: LifetimeCaps::none(),
             nhi: NhiRequirements::none(),
+            privileged_groups: PrivilegedGroups::none(),
         }
     }
 
@@ -85,6 +90,7 @@ impl TenantInfo {
         self.profile = policy.profile.clone();
         self.lifetime_caps = policy.lifetime_caps.clone();
         self.nhi = policy.nhi.clone();
+        self.privileged_groups = policy.privileged_groups.clone();
     }
 }
 
@@ -176,8 +182,17 @@ pub enum Effect {
     },
     /// Revoke a certificate (and so its subtree).
     Revoke(CertId),
-    /// Replace the tenant policy (protection profile, lifetime caps, NHI requirements).
+    /// Replace the tenant policy (protection profile, lifetime caps, NHI requirements,
+    /// privileged groups).
     SetPolicy(TenantPolicy),
+    /// Record an approval of the statement whose SHA-256 is `approves`; `statement` is the
+    /// approval's own exact bytes, re-read when the approved statement is decided.
+    RecordApproval {
+        /// SHA-256 of the approved statement.
+        approves: [u8; 32],
+        /// The approval statement's bytes.
+        statement: Vec<u8>,
+    },
 }
 
 /// Applied or refused.
@@ -228,6 +243,8 @@ pub enum Verification {
     Revocation(Box<Verified<zkscim_proto::envelope::Revocation>>),
     /// Fully verified policy update.
     Policy(Box<Verified<zkscim_proto::envelope::PolicyUpdate>>),
+    /// Fully verified approval.
+    Approval(Box<Verified<zkscim_proto::envelope::Approval>>),
 }
 
 impl Verification {
@@ -239,6 +256,7 @@ impl Verification {
             Verification::Operation(_) => EntryKind::Operation,
             Verification::Revocation(_) => EntryKind::Revocation,
             Verification::Policy(_) => EntryKind::Policy,
+            Verification::Approval(_) => EntryKind::Approval,
             Verification::Refused { statement, .. } => kind_of(statement),
         }
     }
@@ -252,6 +270,7 @@ impl Verification {
             Verification::Operation(v) => v.header(),
             Verification::Revocation(v) => v.header(),
             Verification::Policy(v) => v.header(),
+            Verification::Approval(v) => v.header(),
         };
         Some(&header.nonce)
     }
@@ -263,6 +282,7 @@ fn kind_of(statement: &Statement) -> EntryKind {
         Statement::Revocation(_) => EntryKind::Revocation,
         Statement::Policy(_) => EntryKind::Policy,
         Statement::Genesis(_) => EntryKind::Genesis,
+        Statement::Approval(_) => EntryKind::Approval,
     }
 }
 
@@ -327,6 +347,9 @@ pub fn verify(
         }),
         Statement::Policy(s) => finish(s, statement, &ctx, settings, cache, |v| {
             Verification::Policy(Box::new(v))
+        }),
+        Statement::Approval(s) => finish(s, statement, &ctx, settings, cache, |v| {
+            Verification::Approval(Box::new(v))
         }),
         Statement::ReadRequest(_) => Verification::Forged(EnvelopeError::TenantMismatch {
             expected: "a log statement (operation, revocation, policy or genesis)".into(),
@@ -402,6 +425,14 @@ pub fn verify_owned(
             |v| Verification::Policy(Box::new(v)),
             Statement::Policy,
         ),
+        Statement::Approval(s) => finish(
+            s,
+            &ctx,
+            settings,
+            cache,
+            |v| Verification::Approval(Box::new(v)),
+            Statement::Approval,
+        ),
         // Matched above.
         other => verify(&other, tenant, route_tenant, now, settings, cache),
     }
@@ -465,6 +496,21 @@ pub fn decide(
             let verdict = match common_checks(v.header(), v.chain(), view)? {
                 Some(r) => Verdict::Refused(r),
                 None => decide_revocation(v, view)?,
+            };
+            (v.header(), verdict)
+        }
+        Verification::Approval(v) => {
+            // An approval is recorded as it is: whether it counts is decided with the statement
+            // it approves, against that statement's scope and the state at that point.
+            let verdict = match common_checks(v.header(), v.chain(), view)? {
+                Some(r) => Verdict::Refused(r),
+                None => Verdict::Applied {
+                    version: None,
+                    effects: vec![Effect::RecordApproval {
+                        approves: v.body().approves,
+                        statement: v.signed().bytes().to_vec(),
+                    }],
+                },
             };
             (v.header(), verdict)
         }
@@ -706,6 +752,7 @@ fn decide_policy(v: &Verified<zkscim_proto::envelope::PolicyUpdate>) -> Verdict 
                 PolicyPart::Profile => "policy.invalid_profile",
                 PolicyPart::LifetimeCaps => "policy.invalid_lifetime_caps",
                 PolicyPart::Nhi => "policy.invalid_nhi",
+                PolicyPart::PrivilegedGroups => "policy.invalid_privileged_groups",
             };
             Verdict::Refused(
                 Refusal::new(code, 400, format!("policy document: {e}")).scim("invalidValue"),
@@ -744,6 +791,7 @@ pub fn status_of(code: &str) -> (u16, Option<&'static str>) {
             || starts("policy.not_permitted")
             || starts("policy.reactivation")
             || code == "policy.lifetime_exceeded"
+            || code == "policy.approvals_required"
             || code == "envelope.tenant_mismatch" =>
         {
             (403, None)
@@ -862,6 +910,33 @@ fn decide_operation(
         .check_action(body.operation(), rtype, id, &touched_vec)
     {
         return refuse(Refusal::new(e.code(), 403, e.to_string()));
+    }
+    // Privileged groups: a membership change (a group delete included) needs that many distinct
+    // approvers, the signer counting as one.
+    let touches_members = is_group
+        && touched_vec.iter().any(|p| {
+            let p = p.as_str();
+            p == zkscim_proto::scope::MEMBERS_PATH
+                || p.strip_prefix(zkscim_proto::scope::MEMBERS_PATH)
+                    .is_some_and(|rest| rest.starts_with('.'))
+        });
+    let mut approvers: Option<Vec<Approver>> = None;
+    if touches_members {
+        if let Some(required) = tenant.privileged_groups.approvers_for(id) {
+            let found = valid_approvers(v, tenant, view, now, &touched_vec)?;
+            let count = 1 + found.len();
+            if count < usize::from(required) {
+                return refuse(Refusal::new(
+                    "policy.approvals_required",
+                    403,
+                    format!(
+                        "membership of group '{id}' needs {required} distinct approvers; found {count} (the signer and {} approval(s) of this exact statement by keys whose scope allows it): have more keys submit `zkscim approve` for it first",
+                        found.len()
+                    ),
+                ));
+            }
+            approvers = Some(found);
+        }
     }
     if body.operation() == Operation::Delete {
         return Ok(Verdict::Applied {
@@ -986,12 +1061,21 @@ fn decide_operation(
     // Reactivation needs the capability.
     if has_lifecycle(&rs) {
         let now_active = active_of(&result);
-        if was_active == Some(false) && now_active && !v.chain().scope.has(Capability::Reactivate) {
-            return refuse(Refusal::new(
-                "policy.reactivation_requires_capability",
-                403,
-                format!("{rtype} '{id}' is inactive; turning it active needs the 'reactivate' capability"),
-            ));
+        let reactivates = was_active == Some(false) && now_active;
+        if reactivates && !v.chain().scope.has(Capability::Reactivate) {
+            // Or a co-signature from a key that has it (DESIGN §4).
+            let found = match approvers.take() {
+                Some(found) => found,
+                None => valid_approvers(v, tenant, view, now, &touched_vec)?,
+            };
+
+            if !found.iter().any(|a| a.scope.has(Capability::Reactivate)) {
+                return refuse(Refusal::new(
+                    "policy.reactivation_requires_capability",
+                    403,
+                    format!("{rtype} '{id}' is inactive; turning it active needs the 'reactivate' capability, in the signer's scope or in that of a key that approved this exact statement"),
+                ));
+            }
         }
     }
     // Blind indexes and uniqueness.
@@ -1215,6 +1299,75 @@ fn collect_quoted(text: &str, out: &mut BTreeSet<String>) {
         out.insert(after.get(..end).unwrap_or_default().to_owned());
         rest = after.get(end + 1..).unwrap_or_default();
     }
+}
+
+/// A key that approved the statement being decided, with its effective scope then.
+struct Approver {
+    scope: zkscim_proto::scope::Scope,
+}
+
+/// The distinct keys, other than the signer's, whose approvals of exactly this operation were
+/// logged before it and still hold now (spec/rules.md §3a): chain valid at `now` to the tenant's
+/// root, no certificate revoked, and a scope that allows this very operation. The approvals'
+/// own signatures were verified when they were logged.
+fn valid_approvers(
+    v: &Verified<OperationBody>,
+    tenant: &TenantInfo,
+    view: &mut dyn StateView,
+    now: u64,
+    touched: &[AttrPath],
+) -> Result<Vec<Approver>, StateError> {
+    use sha2::Digest as _;
+    let hash: [u8; 32] = sha2::Sha256::digest(v.signed().bytes()).into();
+    let body = v.body();
+    let signer = v.signer().key_id();
+    let ctx = ChainContext {
+        tenant: &tenant.tenant,
+        root: &tenant.root,
+        now,
+    };
+    let mut seen = HashSet::new();
+    let mut out = Vec::new();
+    for bytes in view.approvals(&hash)? {
+        let Ok(approval) = Signed::<zkscim_proto::envelope::Approval>::parse(&bytes) else {
+            continue;
+        };
+        let chain = &approval.header().chain;
+        let Ok(verified) =
+            zkscim_proto::cert::verify_chain(chain, &ctx, &mut zkscim_proto::cert::NoCache)
+        else {
+            continue;
+        };
+        let key = verified.signer.key_id();
+        if key == signer || seen.contains(&key) {
+            continue;
+        }
+        let mut revoked = false;
+        for id in &verified.certificate_ids {
+            if view.is_revoked(id)? {
+                revoked = true;
+                break;
+            }
+        }
+        if revoked
+            || verified
+                .scope
+                .check_action(
+                    body.operation(),
+                    &body.resource_type,
+                    &body.resource_id,
+                    touched,
+                )
+                .is_err()
+        {
+            continue;
+        }
+        seen.insert(key);
+        out.push(Approver {
+            scope: verified.scope,
+        });
+    }
+    Ok(out)
 }
 
 /// The member of a JSON object named `key`, compared case-insensitively as SCIM names are.

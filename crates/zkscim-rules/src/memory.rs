@@ -162,6 +162,8 @@ pub struct MemoryState {
     members: BTreeMap<String, BTreeSet<String>>,
     /// Type → attribute → value → owners (hashed, for the same reason; never iterated).
     index: BTreeMap<String, BTreeMap<String, IndexValues>>,
+    /// Approved statement hash → the approvals' bytes, in log order.
+    approvals: HashMap<[u8; 32], Vec<Vec<u8>>>,
 }
 
 impl MemoryState {
@@ -240,6 +242,15 @@ impl MemoryState {
                         by_id.insert(id.as_str().into(), compact);
                     }
                 }
+            }
+            Effect::RecordApproval {
+                approves,
+                statement,
+            } => {
+                self.approvals
+                    .entry(*approves)
+                    .or_default()
+                    .push(statement.clone());
             }
             Effect::DeleteResource { resource_type, id } => {
                 self.drop_index(resource_type, id);
@@ -371,6 +382,9 @@ impl MemoryState {
 impl StateView for MemoryState {
     fn nonce_used(&mut self, nonce: &[u8]) -> Result<bool, StateError> {
         Ok(self.nonces.contains(nonce))
+    }
+    fn approvals(&mut self, approves: &[u8; 32]) -> Result<Vec<Vec<u8>>, StateError> {
+        Ok(self.approvals.get(approves).cloned().unwrap_or_default())
     }
     fn is_revoked(&mut self, id: &CertId) -> Result<bool, StateError> {
         Ok(self.revoked.contains(id))

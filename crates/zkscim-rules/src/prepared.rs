@@ -43,6 +43,7 @@ fn expected_signer(statement: &Statement, root: &PublicKey) -> Option<PublicKey>
         Statement::Operation(s) => &s.header().chain,
         Statement::Revocation(s) => &s.header().chain,
         Statement::Policy(s) => &s.header().chain,
+        Statement::Approval(s) => &s.header().chain,
         Statement::ReadRequest(_) | Statement::Genesis(_) => return None,
     };
     Some(chain.last().map_or(*root, |c| c.claims().subject))
@@ -53,6 +54,7 @@ fn sign1_of(statement: &Statement) -> Option<&zkscim_proto::cose::Sign1> {
         Statement::Operation(s) => Some(s.sign1()),
         Statement::Revocation(s) => Some(s.sign1()),
         Statement::Policy(s) => Some(s.sign1()),
+        Statement::Approval(s) => Some(s.sign1()),
         Statement::ReadRequest(_) | Statement::Genesis(_) => None,
     }
 }

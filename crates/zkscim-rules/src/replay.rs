@@ -185,6 +185,7 @@ impl Replayer {
             Statement::Operation(_) | Statement::ReadRequest(_) => EntryKind::Operation,
             Statement::Revocation(_) => EntryKind::Revocation,
             Statement::Policy(_) => EntryKind::Policy,
+            Statement::Approval(_) => EntryKind::Approval,
         };
         if entry.kind != expected_kind {
             return Err(ReplayFinding::new(

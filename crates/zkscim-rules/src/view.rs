@@ -44,6 +44,9 @@ pub trait StateView {
     fn has_member(&mut self, group: &str, member: &str) -> Result<bool, StateError>;
     /// All members of `group`, sorted.
     fn members(&mut self, group: &str) -> Result<Vec<String>, StateError>;
+    /// The approval statements (their exact bytes, in log order) recorded for the statement
+    /// whose SHA-256 is `approves`.
+    fn approvals(&mut self, approves: &[u8; 32]) -> Result<Vec<Vec<u8>>, StateError>;
     /// Ids of resources of `resource_type` holding `value` at `attribute`.
     fn index_owners(
         &mut self,

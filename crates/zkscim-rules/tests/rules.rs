@@ -895,6 +895,163 @@ fn nhi_policy_requires_owner_and_expiry_but_never_blocks_deprovisioning() {
     assert!(replay_all(&w, &w.log).is_ok());
 }
 
+/// An approval by `signer` (with `chain`) of the statement `approved`.
+fn approval(
+    w: &mut World,
+    signer: &SigningKey,
+    chain: Vec<Certificate>,
+    approved: &[u8],
+) -> Vec<u8> {
+    let header = w.header(chain);
+    Envelope::new(
+        header,
+        zkscim_proto::envelope::Approval {
+            approves: zkscim_proto::log_entry::submitted_hash_of(approved),
+        },
+    )
+    .sign(signer)
+}
+
+/// A second root-issued admin (key `k`) with `scope`.
+fn admin_with(w: &World, k: u8, scope: Scope, label: &str) -> Vec<Certificate> {
+    vec![Certificate::issue(&w.root, None, claims(&key(k), 0, scope, label)).unwrap()]
+}
+
+#[test]
+fn privileged_groups_need_distinct_approvers_and_reactivation_can_be_co_signed() {
+    let mut w = World::new();
+    applied(&create_user(&mut w, 1, TOKEN_A, true));
+    let admin = w.admin_chain();
+    let group =
+        json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": SEALED});
+    let g = w.op(
+        &key(2),
+        admin,
+        "Group",
+        &uuid(100),
+        Change::create(&group).unwrap(),
+        &[("displayname", Some(TOKEN_B))],
+    );
+    applied(&w.submit(&g).unwrap());
+    let mut policy = TenantPolicy::default_policy();
+    policy.privileged_groups.set(&uuid(100), 3).unwrap();
+    let admin = w.admin_chain();
+    applied(&policy_statement(&mut w, admin, &key(2), policy.to_cbor()));
+    let add = json!([{"op": "add", "path": "members", "value": [{"value": uuid(1)}]}]);
+    let change = |w: &mut World| {
+        let admin = w.admin_chain();
+        w.op(
+            &key(2),
+            admin,
+            "Group",
+            &uuid(100),
+            Change::patch(&add).unwrap(),
+            &[],
+        )
+    };
+    // The admin alone: one approver of three.
+    let alone = change(&mut w);
+    let d = w.submit(&alone).unwrap();
+    assert_eq!(refused(&d), "policy.approvals_required");
+    let Verdict::Refused(r) = &d.verdict else {
+        unreachable!()
+    };
+    assert!(
+        r.detail.contains("needs 3") && r.detail.contains("found 1"),
+        "{}",
+        r.detail
+    );
+    // Approvals that do not count: the signer's own, one for other bytes, one by a key whose
+    // scope does not reach the group's members, one by a key revoked since.
+    let statement = change(&mut w);
+    let admin = w.admin_chain();
+    let own = approval(&mut w, &key(2), admin, &statement);
+    applied(&w.submit(&own).unwrap());
+    let lifecycle = admin_with(&w, 5, lifecycle_scope(), "lifecycle-admin");
+    let narrow = approval(&mut w, &key(5), lifecycle, &statement);
+    applied(&w.submit(&narrow).unwrap());
+    let second = admin_with(&w, 6, admin_scope(), "second-admin");
+    let other = approval(&mut w, &key(6), second.clone(), &alone);
+    applied(&w.submit(&other).unwrap());
+    let revoked = admin_with(&w, 7, admin_scope(), "revoked-admin");
+    let by_revoked = approval(&mut w, &key(7), revoked.clone(), &statement);
+    applied(&w.submit(&by_revoked).unwrap());
+    let header = w.header(vec![]);
+    let revoke = Envelope::new(
+        header,
+        Revocation {
+            target: revoked[0].id(),
+            reason: None,
+            certificate: None,
+        },
+    )
+    .sign(&key(1));
+    applied(&w.submit(&revoke).unwrap());
+    // One that counts, twice (the same key counts once): still two of three.
+    let counts = approval(&mut w, &key(6), second.clone(), &statement);
+    applied(&w.submit(&counts).unwrap());
+    let again = approval(&mut w, &key(6), second, &statement);
+    applied(&w.submit(&again).unwrap());
+    // Submitting the exact bytes later is what the approvals name: refused, two of three.
+    let d = w.submit(&statement).unwrap();
+    assert_eq!(refused(&d), "policy.approvals_required");
+    // A third distinct key's approval of a fresh statement with two others: applied.
+    let statement = change(&mut w);
+    for (k, label) in [(6u8, "second-admin"), (8, "third-admin")] {
+        let chain = admin_with(&w, k, admin_scope(), label);
+        let a = approval(&mut w, &key(k), chain, &statement);
+        applied(&w.submit(&a).unwrap());
+    }
+    applied(&w.submit(&statement).unwrap());
+    // Reactivation by a key without the capability, approved by one that has it.
+    let chain = w.connector_chain(lifecycle_scope());
+    let off = w.op(
+        &key(3),
+        chain,
+        "User",
+        &uuid(1),
+        Change::patch(&json!([{"op": "replace", "path": "active", "value": false}])).unwrap(),
+        &[],
+    );
+    applied(&w.submit(&off).unwrap());
+    let on = |w: &mut World| {
+        let chain = w.connector_chain(lifecycle_scope());
+        w.op(
+            &key(3),
+            chain,
+            "User",
+            &uuid(1),
+            Change::patch(&json!([{"op": "replace", "path": "active", "value": true}])).unwrap(),
+            &[],
+        )
+    };
+    let unapproved = on(&mut w);
+    assert_eq!(
+        refused(&w.submit(&unapproved).unwrap()),
+        "policy.reactivation_requires_capability"
+    );
+    let approved = on(&mut w);
+    // An approver without `reactivate` does not lift it…
+    let lifecycle = admin_with(&w, 5, lifecycle_scope(), "lifecycle-admin");
+    let weak = approval(&mut w, &key(5), lifecycle, &approved);
+    applied(&w.submit(&weak).unwrap());
+    let fresh = on(&mut w);
+    let lifecycle = admin_with(&w, 5, lifecycle_scope(), "lifecycle-admin");
+    let weak_only = approval(&mut w, &key(5), lifecycle, &fresh);
+    applied(&w.submit(&weak_only).unwrap());
+    assert_eq!(
+        refused(&w.submit(&fresh).unwrap()),
+        "policy.reactivation_requires_capability"
+    );
+    // …one with it does.
+    let admin = w.admin_chain();
+    let strong = approval(&mut w, &key(2), admin, &approved);
+    applied(&w.submit(&strong).unwrap());
+    applied(&w.submit(&approved).unwrap());
+    // The whole history replays to the same verdicts.
+    assert!(replay_all(&w, &w.log).is_ok());
+}
+
 fn replay_all(w: &World, log: &[(LogEntry, Vec<u8>)]) -> Result<[u8; 32], (u64, String)> {
     let mut r = Replayer::new(
         "acme",
@@ -1241,7 +1398,9 @@ fn verify_owned_agrees_with_verify() {
                     Verification::Genesis(_) => "genesis",
                     Verification::Refused { .. } => "refused",
                     Verification::Operation(_) => "operation",
-                    Verification::Revocation(_) | Verification::Policy(_) => "other",
+                    Verification::Revocation(_)
+                    | Verification::Policy(_)
+                    | Verification::Approval(_) => "other",
                 };
                 *kinds.entry(kind).or_insert(0) += 1;
             }

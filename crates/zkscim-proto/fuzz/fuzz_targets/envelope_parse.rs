@@ -60,5 +60,9 @@ fuzz_target!(|data: &[u8]| {
             assert_eq!(s.envelope().encode_payload(), s.sign1().payload);
             let _ = s.verify_genesis(NOW, 300);
         }
+        Statement::Approval(s) => {
+            assert_eq!(s.envelope().encode_payload(), s.sign1().payload);
+            let _ = s.verify(&ctx, 300, &mut NoCache);
+        }
     }
 });

@@ -1,0 +1,133 @@
+//! `zkscim approve <statement file>`: co-sign another statement (spec/rules.md §3a).
+
+use std::path::PathBuf;
+
+use clap::Args;
+use serde_json::json;
+use zkscim_proto::envelope::{self, Approval, Envelope, Statement};
+
+use crate::config::{Config, SignerArgs};
+use crate::files::write_atomic;
+use crate::output::{CliError, Output};
+use crate::signer;
+
+/// Approve (co-sign) a signed statement before it is submitted: a membership change of a
+/// privileged group needs that many distinct approvers, and a reactivation may be approved by a
+/// key with the `reactivate` capability instead of being signed by one. The approval names the
+/// statement by the SHA-256 of its exact bytes and is logged; submit the statement itself
+/// afterwards with `zkscim submit`.
+///
+/// Example: `zkscim op patch --type Group --id <id> add-member.json --out change.cbor …` then
+/// `zkscim approve change.cbor --tenant-dir ./acme --key second-admin.pem --chain
+/// second-admin.chain`, then `zkscim submit change.cbor …`
+#[derive(Debug, Args)]
+pub struct ApproveArgs {
+    /// The signed statement to approve (a file written with `--out`).
+    file: PathBuf,
+    #[command(flatten)]
+    signer: SignerArgs,
+    /// Also (or, without --server, only) write the signed approval here.
+    #[arg(long, short)]
+    out: Option<PathBuf>,
+    /// Replace an existing output file.
+    #[arg(long)]
+    force: bool,
+}
+
+pub fn run(a: ApproveArgs, out: &Output) -> Result<(), CliError> {
+    let statement_bytes = std::fs::read(&a.file).map_err(|e| {
+        CliError::new(
+            "approve.read",
+            format!("cannot read {}: {e}", a.file.display()),
+        )
+        .hint("pass the file `zkscim op … --out` wrote")
+        .input()
+    })?;
+    let statement = envelope::parse_any(&statement_bytes).map_err(|e| {
+        CliError::new(
+            e.code(),
+            format!("{}: not a signed statement: {e}", a.file.display()),
+        )
+        .hint("pass the file `zkscim op … --out` wrote")
+        .input()
+    })?;
+    let what = match &statement {
+        Statement::Operation(s) => format!(
+            "{} of {} {}",
+            s.body().operation(),
+            s.body().resource_type,
+            s.body().resource_id
+        ),
+        _ => {
+            return Err(CliError::new(
+                "approve.kind",
+                format!("{} is not an operation", a.file.display()),
+            )
+            .hint("approvals count for operations (membership changes, reactivations)")
+            .input())
+        }
+    };
+    let cfg = Config::load()?;
+    let resolved = a.signer.clone().resolve(&cfg)?;
+    let s = signer::load(&resolved)?;
+    if statement.header().tenant != s.tenant.tenant {
+        return Err(CliError::new(
+            "approve.tenant",
+            format!(
+                "the statement is for tenant '{}', not '{}'",
+                statement.header().tenant,
+                s.tenant.tenant
+            ),
+        )
+        .hint("pass the tenant directory the statement belongs to")
+        .input());
+    }
+    let server = match (&a.out, &resolved.server_flag) {
+        (Some(_), None) => None,
+        _ => Some(signer::server(&resolved, &s.tenant).ok_or_else(|| signer::no_server(&cfg))?),
+    };
+    if server.is_some() {
+        crate::remote::log_key(&s.tenant)?;
+    }
+    if let Some(path) = &a.out {
+        if !a.force && path.exists() {
+            return Err(crate::files::exists(path));
+        }
+    }
+    let approves = statement.submitted_hash();
+    let bytes = Envelope::new(s.header(), Approval { approves }).sign(&s.key);
+    let applied = match &server {
+        Some(url) => Some(crate::remote::submit(url, &s.tenant, &bytes)?),
+        None => None,
+    };
+    if let Some(path) = &a.out {
+        write_atomic(path, &bytes, a.force)?;
+    }
+    let human = match &applied {
+        Some(r) => format!(
+            "approved the {what} (statement {}) at log index {} (receipt verified); submit it now with `zkscim submit {}`",
+            hex::encode(approves),
+            r.index,
+            a.file.display()
+        ),
+        None => format!(
+            "signed the approval of the {what} → {}",
+            a.out
+                .as_ref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default()
+        ),
+    };
+    out.result(
+        &human,
+        &json!({
+            "status": if applied.is_some() { "applied" } else { "signed" },
+            "approves": hex::encode(approves),
+            "statement": what,
+            "index": applied.as_ref().map(|r| r.index),
+            "receipt": applied.as_ref().map(|r| r.receipt.clone()),
+            "file": a.out,
+        }),
+    );
+    Ok(())
+}
