@@ -497,7 +497,6 @@ fn lifetime_cap_verdicts_are_re_derived() {
 /// applied with an approval audits clean, and the refusal forged into "applied" is caught.
 #[test]
 fn approval_verdicts_are_re_derived() {
-    use zkscim_proto::envelope::{Approval, Envelope};
     use zkscim_proto::log_entry::Outcome;
     use zkscim_proto::policy::TenantPolicy;
     let (dir, server, t) = populated();
@@ -540,29 +539,9 @@ fn approval_verdicts_are_re_derived() {
     let alone = server.submit("acme", &add());
     assert_eq!(alone.status, 403, "{}", alone.text());
     let alone_index = alone.json()["receipt"]["index"].as_u64().unwrap();
-    let second_key = random_key();
-    let now = now();
-    let second = vec![zkscim_proto::cert::Certificate::issue(
-        &t.root,
-        None,
-        claims(
-            "acme",
-            &second_key,
-            1,
-            admin_scope(),
-            "second-admin",
-            (now - 60, now + 3600),
-        ),
-    )
-    .unwrap()];
+    let (second_key, second) = t.second_admin("second-admin");
     let statement = add();
-    let approval = Envelope::new(
-        t.header(second),
-        Approval {
-            approves: zkscim_proto::log_entry::submitted_hash_of(&statement),
-        },
-    )
-    .sign(&second_key);
+    let approval = t.approval(&second_key, second, &statement);
     assert_eq!(server.submit("acme", &approval).status, 201);
     assert_eq!(server.submit("acme", &statement).status, 201);
     let (auditor, original) = Audit::new(dir.path(), &server, &t);

@@ -1654,7 +1654,6 @@ fn signed_reads_are_single_use() {
 /// logged statements, kept across a restart, and counted for the exact statement they name.
 #[test]
 fn privileged_group_changes_need_approvals() {
-    use zkscim_proto::envelope::Approval;
     use zkscim_proto::policy::TenantPolicy;
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("zkscim.db");
@@ -1715,29 +1714,9 @@ fn privileged_group_changes_need_approvals() {
     let r = server.submit("acme", &add());
     refused_logged(&server, "acme", &v, &r, 403, "policy.approvals_required");
     // A second admin approves the exact statement; the approval is logged and kept.
-    let second_key = random_key();
-    let now = now();
-    let second = vec![zkscim_proto::cert::Certificate::issue(
-        &t.root,
-        None,
-        claims(
-            "acme",
-            &second_key,
-            1,
-            admin_scope(),
-            "second-admin",
-            (now - 60, now + 3600),
-        ),
-    )
-    .unwrap()];
+    let (second_key, second) = t.second_admin("second-admin");
     let statement = add();
-    let approval = Envelope::new(
-        t.header(second),
-        Approval {
-            approves: zkscim_proto::log_entry::submitted_hash_of(&statement),
-        },
-    )
-    .sign(&second_key);
+    let approval = t.approval(&second_key, second, &statement);
     applied(&server.submit("acme", &approval), &v, None);
     server.stop();
     let mut server = Server::start(&db);

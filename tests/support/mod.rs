@@ -506,6 +506,42 @@ impl Tenant {
         .sign(signer)
     }
 
+    /// Another root-issued admin (admin scope, valid for the next hour): its key and chain.
+    pub fn second_admin(&self, label: &str) -> (SigningKey, Vec<Certificate>) {
+        let key = random_key();
+        let t = now();
+        let cert = Certificate::issue(
+            &self.root,
+            None,
+            claims(
+                &self.name,
+                &key,
+                1,
+                admin_scope(),
+                label,
+                (t - 60, t + 3600),
+            ),
+        )
+        .unwrap();
+        (key, vec![cert])
+    }
+
+    /// An approval by `signer` of the statement whose exact bytes are `approved`.
+    pub fn approval(
+        &self,
+        signer: &SigningKey,
+        chain: Vec<Certificate>,
+        approved: &[u8],
+    ) -> Vec<u8> {
+        Envelope::new(
+            self.header(chain),
+            zkscim_proto::envelope::Approval {
+                approves: zkscim_proto::log_entry::submitted_hash_of(approved),
+            },
+        )
+        .sign(signer)
+    }
+
     /// An operation with a fresh nonce.
     pub fn op(&self, signer: &SigningKey, chain: Vec<Certificate>, body: OperationBody) -> Vec<u8> {
         Envelope::new(self.header(chain), body).sign(signer)

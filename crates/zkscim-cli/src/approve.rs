@@ -4,10 +4,9 @@ use std::path::PathBuf;
 
 use clap::Args;
 use serde_json::json;
-use zkscim_proto::envelope::{self, Approval, Envelope, Statement};
+use zkscim_proto::envelope::{Approval, Envelope, Statement};
 
 use crate::config::{Config, SignerArgs};
-use crate::files::write_atomic;
 use crate::output::{CliError, Output};
 use crate::signer;
 
@@ -35,22 +34,7 @@ pub struct ApproveArgs {
 }
 
 pub fn run(a: ApproveArgs, out: &Output) -> Result<(), CliError> {
-    let statement_bytes = std::fs::read(&a.file).map_err(|e| {
-        CliError::new(
-            "approve.read",
-            format!("cannot read {}: {e}", a.file.display()),
-        )
-        .hint("pass the file `zkscim op … --out` wrote")
-        .input()
-    })?;
-    let statement = envelope::parse_any(&statement_bytes).map_err(|e| {
-        CliError::new(
-            e.code(),
-            format!("{}: not a signed statement: {e}", a.file.display()),
-        )
-        .hint("pass the file `zkscim op … --out` wrote")
-        .input()
-    })?;
+    let (_, statement) = crate::submit::read_statement(&a.file)?;
     let what = match &statement {
         Statement::Operation(s) => format!(
             "{} of {} {}",
@@ -82,27 +66,9 @@ pub fn run(a: ApproveArgs, out: &Output) -> Result<(), CliError> {
         .hint("pass the tenant directory the statement belongs to")
         .input());
     }
-    let server = match (&a.out, &resolved.server_flag) {
-        (Some(_), None) => None,
-        _ => Some(signer::server(&resolved, &s.tenant).ok_or_else(|| signer::no_server(&cfg))?),
-    };
-    if server.is_some() {
-        crate::remote::log_key(&s.tenant)?;
-    }
-    if let Some(path) = &a.out {
-        if !a.force && path.exists() {
-            return Err(crate::files::exists(path));
-        }
-    }
     let approves = statement.submitted_hash();
     let bytes = Envelope::new(s.header(), Approval { approves }).sign(&s.key);
-    let applied = match &server {
-        Some(url) => Some(crate::remote::submit(url, &s.tenant, &bytes)?),
-        None => None,
-    };
-    if let Some(path) = &a.out {
-        write_atomic(path, &bytes, a.force)?;
-    }
+    let applied = signer::deliver(&resolved, &s, &cfg, &bytes, a.out.as_deref(), a.force)?;
     let human = match &applied {
         Some(r) => format!(
             "approved the {what} (statement {}) at log index {} (receipt verified); submit it now with `zkscim submit {}`",

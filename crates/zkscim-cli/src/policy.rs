@@ -9,7 +9,6 @@ use zkscim_proto::policy::{LifetimeCaps, NhiRequirements, PrivilegedGroups, Tena
 
 use crate::config::{Config, SignerArgs};
 use crate::duration::parse_duration;
-use crate::files::write_atomic;
 use crate::output::{CliError, Output};
 use crate::signer;
 
@@ -180,18 +179,6 @@ pub fn run(a: PolicyArgs, out: &Output) -> Result<(), CliError> {
         nhi,
         privileged_groups,
     };
-    let server = match (&a.out, &resolved.server_flag) {
-        (Some(_), None) => None,
-        _ => Some(signer::server(&resolved, &s.tenant).ok_or_else(|| signer::no_server(&cfg))?),
-    };
-    if server.is_some() {
-        crate::remote::log_key(&s.tenant)?;
-    }
-    if let Some(path) = &a.out {
-        if !a.force && path.exists() {
-            return Err(crate::files::exists(path));
-        }
-    }
     let bytes = Envelope::new(
         s.header(),
         PolicyUpdate {
@@ -199,13 +186,7 @@ pub fn run(a: PolicyArgs, out: &Output) -> Result<(), CliError> {
         },
     )
     .sign(&s.key);
-    let applied = match &server {
-        Some(url) => Some(crate::remote::submit(url, &s.tenant, &bytes)?),
-        None => None,
-    };
-    if let Some(path) = &a.out {
-        write_atomic(path, &bytes, a.force)?;
-    }
+    let applied = signer::deliver(&resolved, &s, &cfg, &bytes, a.out.as_deref(), a.force)?;
     let caps_text = describe(&policy);
     let human = match &applied {
         Some(r) => format!(

@@ -8,7 +8,7 @@ use zkscim_proto::cert::CertId;
 use zkscim_proto::envelope::{Envelope, Revocation};
 
 use crate::config::{Config, SignerArgs};
-use crate::files::{read_certificates, write_atomic};
+use crate::files::read_certificates;
 use crate::output::{CliError, Output};
 use crate::signer;
 
@@ -82,13 +82,6 @@ pub fn run(a: RevokeArgs, out: &Output) -> Result<(), CliError> {
             .input());
         }
     }
-    let server = match (&a.out, &resolved.server_flag) {
-        (Some(_), None) => None,
-        _ => Some(signer::server(&resolved, &s.tenant).ok_or_else(|| signer::no_server(&cfg))?),
-    };
-    if server.is_some() {
-        crate::remote::log_key(&s.tenant)?;
-    }
     let label = certificate.as_ref().map(|c| c.claims().label.clone());
     let envelope = Envelope::new(
         s.header(),
@@ -104,18 +97,7 @@ pub fn run(a: RevokeArgs, out: &Output) -> Result<(), CliError> {
             .input()
     })?;
     let bytes = envelope.sign(&s.key);
-    if let Some(path) = &a.out {
-        if !a.force && path.exists() {
-            return Err(crate::files::exists(path));
-        }
-    }
-    let applied = match &server {
-        Some(url) => Some(crate::remote::submit(url, &s.tenant, &bytes)?),
-        None => None,
-    };
-    if let Some(path) = &a.out {
-        write_atomic(path, &bytes, a.force)?;
-    }
+    let applied = signer::deliver(&resolved, &s, &cfg, &bytes, a.out.as_deref(), a.force)?;
     let name = match &label {
         Some(l) => format!("'{l}' ({})", target.short()),
         None => target.short(),

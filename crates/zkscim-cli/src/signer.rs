@@ -90,6 +90,40 @@ pub fn server(r: &Resolved, tenant: &TenantDir) -> Option<String> {
         .or_else(|| tenant.server.clone())
 }
 
+/// Sends a statement signed by `s` where the command was asked to: to the server (submitted
+/// and its receipt verified) unless only `--out` was given without `--server`, and to the `out`
+/// file (refusing to replace one without `force`). Returns the server's answer when it was
+/// submitted. The file is checked before anything is sent, so a refusal leaves nothing behind.
+pub fn deliver(
+    resolved: &Resolved,
+    s: &Signer,
+    cfg: &crate::config::Config,
+    bytes: &[u8],
+    out: Option<&std::path::Path>,
+    force: bool,
+) -> Result<Option<crate::remote::Applied>, CliError> {
+    let server = match (out, &resolved.server_flag) {
+        (Some(_), None) => None,
+        _ => Some(server(resolved, &s.tenant).ok_or_else(|| no_server(cfg))?),
+    };
+    if server.is_some() {
+        crate::remote::log_key(&s.tenant)?;
+    }
+    if let Some(path) = out {
+        if !force && path.exists() {
+            return Err(crate::files::exists(path));
+        }
+    }
+    let applied = match &server {
+        Some(url) => Some(crate::remote::submit(url, &s.tenant, bytes)?),
+        None => None,
+    };
+    if let Some(path) = out {
+        crate::files::write_atomic(path, bytes, force)?;
+    }
+    Ok(applied)
+}
+
 /// The error when no server is known.
 pub fn no_server(cfg: &crate::config::Config) -> CliError {
     CliError::new("input.server", "no server to talk to")

@@ -31,19 +31,25 @@ pub struct SubmitArgs {
     server: Option<String>,
 }
 
-pub fn run(a: SubmitArgs, out: &Output) -> Result<(), CliError> {
-    let cfg = Config::load()?;
-    let dir = cfg.tenant_dir_or(a.tenant_dir)?;
-    let tenant = TenantDir::load(&dir)?;
-    let bytes = read_limited(&a.file, MAX_SUBMISSION_BYTES, "signed statement")?;
+/// Reads and parses a signed statement written with `--out` (at most the authority's limit).
+pub fn read_statement(path: &std::path::Path) -> Result<(Vec<u8>, Statement), CliError> {
+    let bytes = read_limited(path, MAX_SUBMISSION_BYTES, "signed statement")?;
     let statement = envelope::parse_any(&bytes).map_err(|e| {
         CliError::new(
             e.code(),
-            format!("{}: not a signed statement: {e}", a.file.display()),
+            format!("{}: not a signed statement: {e}", path.display()),
         )
         .hint("pass a file written by `zkscim op … --out`, `zkscim revoke … --out`, `zkscim policy … --out` or `zkscim approve … --out`")
         .input()
     })?;
+    Ok((bytes, statement))
+}
+
+pub fn run(a: SubmitArgs, out: &Output) -> Result<(), CliError> {
+    let cfg = Config::load()?;
+    let dir = cfg.tenant_dir_or(a.tenant_dir)?;
+    let tenant = TenantDir::load(&dir)?;
+    let (bytes, statement) = read_statement(&a.file)?;
     let what = match &statement {
         Statement::Operation(s) => format!(
             "{} of {} {}",
