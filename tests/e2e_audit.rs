@@ -305,6 +305,33 @@ impl Audit<'_> {
         (audit, std::fs::read(&export).unwrap())
     }
 
+    /// Audits `original` as exported (it must be clean), then with entry `index`'s refusal
+    /// rewritten into "applied" by the operator holding the log key (the log re-hashed and
+    /// re-signed), and returns the findings of the latter.
+    fn clean_then_forged_applied(&self, original: &[u8], index: u64) -> Vec<(u64, String)> {
+        let clean = self.run(original, "clean.zkx");
+        assert!(
+            clean.status.success(),
+            "{}",
+            String::from_utf8_lossy(&clean.stdout)
+        );
+        let forged = forge(
+            original,
+            &self.dir.join("zkscim.db.log-key.pem"),
+            "zkscim.local/acme",
+            |e| {
+                if e.seq == index {
+                    e.outcome = zkscim_proto::log_entry::Outcome::Applied {
+                        version: Some("W/\"1\"".into()),
+                    };
+                }
+            },
+        );
+        let o = self.run(&forged, "forged.zkx");
+        assert_eq!(o.status.code(), Some(1));
+        findings(&o)
+    }
+
     fn run(&self, bytes: &[u8], name: &str) -> Output {
         let path = self.dir.join(name);
         std::fs::write(&path, bytes).unwrap();
@@ -430,7 +457,6 @@ fn forged_verdicts_with_a_valid_log_are_caught_by_re_derivation() {
 /// policy and a capped refusal audits clean, and the refusal forged into "applied" is caught.
 #[test]
 fn lifetime_cap_verdicts_are_re_derived() {
-    use zkscim_proto::log_entry::Outcome;
     use zkscim_proto::policy::TenantPolicy;
     let (dir, server, t) = populated();
     let mut policy = TenantPolicy::default_policy();
@@ -463,29 +489,8 @@ fn lifetime_cap_verdicts_are_re_derived() {
     );
     assert_eq!(off.status, 201, "{}", off.text());
     let (auditor, original) = Audit::new(dir.path(), &server, &t);
-    let audit = |bytes: &[u8], name: &str| auditor.run(bytes, name);
-    let clean = audit(&original, "clean.zkx");
-    assert!(
-        clean.status.success(),
-        "{}",
-        String::from_utf8_lossy(&clean.stdout)
-    );
-    let forged = forge(
-        &original,
-        &dir.path().join("zkscim.db.log-key.pem"),
-        "zkscim.local/acme",
-        |e| {
-            if e.seq == capped_index {
-                e.outcome = Outcome::Applied {
-                    version: Some("W/\"1\"".into()),
-                };
-            }
-        },
-    );
-    let o = audit(&forged, "forged.zkx");
-    assert_eq!(o.status.code(), Some(1));
     assert_eq!(
-        findings(&o),
+        auditor.clean_then_forged_applied(&original, capped_index),
         [(
             capped_index,
             "audit.verdict.applied_should_refuse".to_owned()
@@ -497,7 +502,6 @@ fn lifetime_cap_verdicts_are_re_derived() {
 /// applied with an approval audits clean, and the refusal forged into "applied" is caught.
 #[test]
 fn approval_verdicts_are_re_derived() {
-    use zkscim_proto::log_entry::Outcome;
     use zkscim_proto::policy::TenantPolicy;
     let (dir, server, t) = populated();
     let group = serde_json::json!({"schemas": [GROUP_SCHEMA], "displayName": SEALED});
@@ -545,28 +549,8 @@ fn approval_verdicts_are_re_derived() {
     assert_eq!(server.submit("acme", &approval).status, 201);
     assert_eq!(server.submit("acme", &statement).status, 201);
     let (auditor, original) = Audit::new(dir.path(), &server, &t);
-    let clean = auditor.run(&original, "clean.zkx");
-    assert!(
-        clean.status.success(),
-        "{}",
-        String::from_utf8_lossy(&clean.stdout)
-    );
-    let forged = forge(
-        &original,
-        &dir.path().join("zkscim.db.log-key.pem"),
-        "zkscim.local/acme",
-        |e| {
-            if e.seq == alone_index {
-                e.outcome = Outcome::Applied {
-                    version: Some("W/\"2\"".into()),
-                };
-            }
-        },
-    );
-    let o = auditor.run(&forged, "forged.zkx");
-    assert_eq!(o.status.code(), Some(1));
     assert_eq!(
-        findings(&o),
+        auditor.clean_then_forged_applied(&original, alone_index),
         [(
             alone_index,
             "audit.verdict.applied_should_refuse".to_owned()
