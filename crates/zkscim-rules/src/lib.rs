@@ -502,7 +502,8 @@ pub fn decide(
         Verification::Approval(v) => {
             // An approval is recorded as it is: whether it counts is decided with the statement
             // it approves, against that statement's scope and the state at that point.
-            let verdict = match common_checks(v.header(), v.chain(), view)? {
+            let lifetime = tenant.and_then(|t| check_lifetime(t, &v.header().chain));
+            let verdict = match common_checks(v.header(), v.chain(), view)?.or(lifetime) {
                 Some(r) => Verdict::Refused(r),
                 None => Verdict::Applied {
                     version: None,

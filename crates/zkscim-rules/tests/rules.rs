@@ -1048,6 +1048,14 @@ fn privileged_groups_need_distinct_approvers_and_reactivation_can_be_co_signed()
     let strong = approval(&mut w, &key(2), admin, &approved);
     applied(&w.submit(&strong).unwrap());
     applied(&w.submit(&approved).unwrap());
+    // Approvals are statements like any other: bound by the tenant's lifetime caps.
+    let mut capped = TenantPolicy::default_policy();
+    capped.lifetime_caps.set(1, 3_600).unwrap();
+    applied(&policy_statement(&mut w, vec![], &key(1), capped.to_cbor()));
+    let statement = change(&mut w);
+    let day_long = admin_with(&w, 9, admin_scope(), "day-long-admin");
+    let a = approval(&mut w, &key(9), day_long, &statement);
+    assert_eq!(refused(&w.submit(&a).unwrap()), "policy.lifetime_exceeded");
     // The whole history replays to the same verdicts.
     assert!(replay_all(&w, &w.log).is_ok());
 }
