@@ -319,6 +319,20 @@ mod tests {
         assert_eq!(resumed.checkpoint(), log.checkpoint());
     }
 
+    #[test]
+    fn fetched_nodes_stay_bounded() {
+        let fetched = FetchedNodes::default();
+        for i in 0..(FETCHED_NODES_MAX as u64 * 3 + 7) {
+            fetched.keep(20, i, [1; 32]);
+            assert!(fetched.len() <= FETCHED_NODES_MAX);
+        }
+        // The newest is always kept.
+        assert_eq!(
+            fetched.get(20, FETCHED_NODES_MAX as u64 * 3 + 6),
+            Some([1; 32])
+        );
+    }
+
     /// After a restart the recent-node cache is empty: a receipt's old siblings come from the
     /// store once, and later receipts reuse them instead of reading the store again.
     #[test]

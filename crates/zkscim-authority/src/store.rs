@@ -144,15 +144,11 @@ pub trait StoreTxn {
     fn certificate(&mut self, tenant: &str, id: &[u8; 32]) -> StoreResult<Option<CertificateRow>>;
     /// Records a revocation.
     fn insert_revocation(&mut self, tenant: &str, id: &[u8; 32], seq: u64) -> StoreResult<()>;
-    /// Records an approval (its exact bytes, logged at `seq`) of the statement hashed `approves`.
-    fn insert_approval(
-        &mut self,
-        tenant: &str,
-        approves: &[u8; 32],
-        seq: u64,
-        bytes: &[u8],
-    ) -> StoreResult<()>;
-    /// The approvals recorded for the statement hashed `approves`, in log order.
+    /// Records that the entry at `seq`, already appended, approves the statement hashed
+    /// `approves`.
+    fn insert_approval(&mut self, tenant: &str, approves: &[u8; 32], seq: u64) -> StoreResult<()>;
+    /// The approvals recorded for the statement hashed `approves` (the exact bytes submitted for
+    /// each), in log order.
     fn approvals(&mut self, tenant: &str, approves: &[u8; 32]) -> StoreResult<Vec<Vec<u8>>>;
     /// A resource.
     fn resource(
@@ -354,15 +350,14 @@ const MIGRATIONS: &[&str] = &[
     DROP TABLE submissions;
     "#,
     // Version 5: approvals (co-signatures), found by the hash of the statement they approve.
+    // Their bytes are the submitted bytes of their own log entry, not stored a second time.
     r#"
     CREATE TABLE approvals (
-        id INTEGER PRIMARY KEY,
         tenant TEXT NOT NULL,
         approves BLOB NOT NULL,
         seq INTEGER NOT NULL,
-        bytes BLOB NOT NULL
-    );
-    CREATE INDEX approvals_by_statement ON approvals (tenant, approves, seq);
+        PRIMARY KEY (tenant, approves, seq)
+    ) WITHOUT ROWID;
     "#,
 ];
 
@@ -845,24 +840,20 @@ impl StoreTxn for SqliteTxn<'_> {
         Ok(())
     }
 
-    fn insert_approval(
-        &mut self,
-        tenant: &str,
-        approves: &[u8; 32],
-        seq: u64,
-        bytes: &[u8],
-    ) -> StoreResult<()> {
+    fn insert_approval(&mut self, tenant: &str, approves: &[u8; 32], seq: u64) -> StoreResult<()> {
         self.tx
-            .prepare_cached(
-                "INSERT INTO approvals (tenant, approves, seq, bytes) VALUES (?1, ?2, ?3, ?4)",
-            )?
-            .execute(params![tenant, &approves[..], sql_int(seq), bytes])?;
+            .prepare_cached("INSERT INTO approvals (tenant, approves, seq) VALUES (?1, ?2, ?3)")?
+            .execute(params![tenant, &approves[..], sql_int(seq)])?;
         Ok(())
     }
 
     fn approvals(&mut self, tenant: &str, approves: &[u8; 32]) -> StoreResult<Vec<Vec<u8>>> {
         let mut stmt = self.tx.prepare_cached(
-            "SELECT bytes FROM approvals WHERE tenant = ?1 AND approves = ?2 ORDER BY seq",
+            "SELECT s.bytes FROM approvals a \
+             JOIN log_entries e ON e.tenant = a.tenant AND e.seq = a.seq \
+             JOIN submission_hashes h ON h.tenant = e.tenant AND h.hash = e.submitted_hash \
+             JOIN submitted s ON s.id = h.submitted_id \
+             WHERE a.tenant = ?1 AND a.approves = ?2 ORDER BY a.seq",
         )?;
         let rows = stmt.query_map(params![tenant, &approves[..]], |r| r.get::<_, Vec<u8>>(0))?;
         Ok(rows.collect::<Result<_, _>>()?)

@@ -573,10 +573,10 @@ fn apply_effects(
                 txn.add_members(tenant, group, added)?;
             }
             Effect::Revoke(id) => txn.insert_revocation(tenant, &id.0, seq)?,
-            Effect::RecordApproval {
-                approves,
-                statement,
-            } => txn.insert_approval(tenant, approves, seq, statement)?,
+            // The approval's bytes were stored with its entry; the rules re-read them there.
+            Effect::RecordApproval { approves, .. } => {
+                txn.insert_approval(tenant, approves, seq)?
+            }
             Effect::SetPolicy(policy) => {
                 // The `profile` column holds the whole policy document; a bare profile (written
                 // before lifetime caps existed) reads as a policy without caps.

@@ -1,10 +1,12 @@
 //! Tenant policy: the document a policy statement carries (spec/policy.md, DESIGN §4).
 //!
 //! This module owns the policy document's encoding (the protection profile of `seal` plus the
-//! tenant's certificate lifetime caps) and the check of a certificate chain against those caps.
-//! It must never consult a clock or any state: a certificate's lifetime is `exp − nbf` of its
-//! signed claims, so the verdict depends on the signed bytes and the policy alone, and an auditor
-//! replaying the log reaches the same one.
+//! tenant's certificate lifetime caps, non-human-identity requirements and privileged groups)
+//! and the check of a certificate chain against the caps. It must never consult a clock or any
+//! state: a certificate's lifetime is `exp − nbf` of its signed claims, so that verdict depends
+//! on the signed bytes and the policy alone, and an auditor replaying the log reaches the same
+//! one. The checks that need SCIM, the decision time or the log's state (NHI requirements,
+//! approvals) live with the rules; this module holds their data.
 
 use crate::cert::{Certificate, MAX_CHAIN_LEN};
 use crate::codec::{self, CodecError, Limits, ShapeError, Value};
@@ -161,7 +163,8 @@ impl PolicyError {
     }
 
     /// Which part of the document is wrong: the framing or the profile (keys 1, 2), the lifetime
-    /// caps (key 3) or the non-human-identity requirements (key 4).
+    /// caps (key 3), the non-human-identity requirements (key 4) or the privileged groups
+    /// (key 5).
     pub fn part(&self) -> PolicyPart {
         match self {
             PolicyError::Codec(_) | PolicyError::Shape(_) | PolicyError::Profile(_) => {
@@ -343,8 +346,13 @@ fn valid_level(level: u64) -> Result<u8, PolicyError> {
     }
 }
 
+/// Whether `seconds` can be a cap or a maximum expiry: 1 s to [`MAX_LIFETIME_CAP_SECS`].
+fn seconds_in_range(seconds: u64) -> bool {
+    (1..=MAX_LIFETIME_CAP_SECS).contains(&seconds)
+}
+
 fn valid_seconds(level: u64, seconds: u64) -> Result<(), PolicyError> {
-    if seconds == 0 || seconds > MAX_LIFETIME_CAP_SECS {
+    if !seconds_in_range(seconds) {
         return Err(PolicyError::CapSeconds {
             level,
             seconds,
@@ -493,7 +501,7 @@ fn valid_type_name(name: &str) -> Result<(), PolicyError> {
 }
 
 fn valid_max_expiry(seconds: u64) -> Result<(), PolicyError> {
-    if seconds == 0 || seconds > MAX_LIFETIME_CAP_SECS {
+    if !seconds_in_range(seconds) {
         return Err(PolicyError::NhiMaxExpiry {
             seconds,
             max: MAX_LIFETIME_CAP_SECS,
@@ -596,17 +604,20 @@ impl PrivilegedGroups {
                     ),
                 });
             };
-            let n = valid_group(id, *count)?;
-            // Deterministic CBOR orders text keys by length, then bytes; the decoder has
-            // checked that, so a repeat is all that can remain.
-            if groups.iter().any(|(prev, _)| prev == id) {
-                return Err(PolicyError::GroupsShape {
-                    reason: format!("group {id:?} is listed twice"),
-                });
-            }
-            groups.push((id.clone(), n));
+            groups.push((id.clone(), valid_group(id, *count)?));
         }
+        // Deterministic CBOR orders text keys by length, then bytes, and the byte decoder
+        // refuses repeats; a map built in memory may still hold one, found once sorted by id.
         groups.sort();
+        if let Some((id, _)) = groups
+            .iter()
+            .zip(groups.iter().skip(1))
+            .find_map(|(a, b)| (a.0 == b.0).then_some(a))
+        {
+            return Err(PolicyError::GroupsShape {
+                reason: format!("group {id:?} is listed twice"),
+            });
+        }
         Ok(PrivilegedGroups { groups })
     }
 }
@@ -641,40 +652,25 @@ pub struct TenantPolicy {
 }
 
 impl TenantPolicy {
-    /// The policy of a new tenant: the default profile and no lifetime caps.
+    /// The policy of a new tenant: the default profile, no caps, no requirements, no privileged
+    /// group (the same as [`TenantPolicy::default`]).
     pub fn default_policy() -> TenantPolicy {
-        TenantPolicy {
-            profile: ProtectionProfile::default_profile(),
-            lifetime_caps: LifetimeCaps::none(),
-            nhi: NhiRequirements::none(),
-            privileged_groups: PrivilegedGroups::none(),
-        }
+        TenantPolicy::default()
     }
 
-    /// The CBOR form: the profile's map (keys 1 and 2) plus key 3, the lifetime caps, and key 4,
-    /// the NHI requirements, each only when set. A policy without either therefore encodes
-    /// exactly as its profile does.
+    /// The CBOR form: the profile's map (keys 1 and 2) plus keys 3 (lifetime caps), 4 (NHI
+    /// requirements) and 5 (privileged groups), each only when set. A policy with none of them
+    /// therefore encodes exactly as its profile does.
     pub fn to_cbor(&self) -> Value {
-        let mut map = match self.profile.to_cbor() {
-            Value::Map(entries) => entries,
-            other => vec![(Value::int(1), other)],
-        };
-        if !self.lifetime_caps.is_empty() {
-            map.push((
-                Value::int(POLICY_KEY_LIFETIME_CAPS),
-                self.lifetime_caps.to_cbor(),
-            ));
-        }
-        if !self.nhi.is_empty() {
-            map.push((Value::int(POLICY_KEY_NHI), self.nhi.to_cbor()));
-        }
-        if !self.privileged_groups.is_empty() {
-            map.push((
-                Value::int(POLICY_KEY_PRIVILEGED_GROUPS),
-                self.privileged_groups.to_cbor(),
-            ));
-        }
-        Value::Map(map)
+        let caps = (!self.lifetime_caps.is_empty()).then(|| self.lifetime_caps.to_cbor());
+        let nhi = (!self.nhi.is_empty()).then(|| self.nhi.to_cbor());
+        let groups = (!self.privileged_groups.is_empty()).then(|| self.privileged_groups.to_cbor());
+        self.profile
+            .cbor_fields()
+            .optional(POLICY_KEY_LIFETIME_CAPS, caps)
+            .optional(POLICY_KEY_NHI, nhi)
+            .optional(POLICY_KEY_PRIVILEGED_GROUPS, groups)
+            .build()
     }
 
     /// The deterministic CBOR bytes of [`TenantPolicy::to_cbor`].
@@ -683,7 +679,8 @@ impl TenantPolicy {
     }
 
     /// Decodes and validates bytes produced by [`TenantPolicy::to_bytes`] (or a bare protection
-    /// profile, which is a policy without caps), strictly: one policy has exactly one encoding.
+    /// profile, which is a policy with nothing else), strictly: one policy has exactly one
+    /// encoding.
     pub fn from_bytes(bytes: &[u8]) -> Result<TenantPolicy, PolicyError> {
         let value = codec::decode_with_limits(bytes, POLICY_LIMITS)?;
         TenantPolicy::from_cbor(&value)

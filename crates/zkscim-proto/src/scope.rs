@@ -140,6 +140,11 @@ impl AttrPath {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// Whether this path writes group membership: `members` itself or a path below it.
+    pub fn touches_members(&self) -> bool {
+        is_same_or_below(&self.0, MEMBERS_PATH)
+    }
 }
 
 impl fmt::Display for AttrPath {
@@ -515,9 +520,7 @@ impl Scope {
         }
         if let Some(groups) = &self.groups {
             let touches_members = resource_type.eq_ignore_ascii_case("Group")
-                && paths
-                    .iter()
-                    .any(|p| is_same_or_below(p.as_str(), MEMBERS_PATH));
+                && paths.iter().any(AttrPath::touches_members);
             if touches_members && !groups.contains(resource_id) {
                 return Err(denied(
                     Dimension::Groups,

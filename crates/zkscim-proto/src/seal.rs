@@ -1329,6 +1329,12 @@ impl ProtectionProfile {
 
     /// The CBOR form: `{1: default, 2: [{1?: resource type, 2: path, 3: protection}, …]}`.
     pub fn to_cbor(&self) -> Value {
+        self.cbor_fields().build()
+    }
+
+    /// The fields of [`ProtectionProfile::to_cbor`], for documents that extend the profile's
+    /// map with keys of their own (the tenant policy).
+    pub(crate) fn cbor_fields(&self) -> MapBuilder {
         let rules = self
             .rules
             .iter()
@@ -1346,7 +1352,6 @@ impl ProtectionProfile {
         MapBuilder::new()
             .field(PROFILE_KEY_DEFAULT, Value::Unsigned(self.default.code()))
             .field(PROFILE_KEY_RULES, Value::Array(rules))
-            .build()
     }
 
     /// The deterministic CBOR bytes of [`ProtectionProfile::to_cbor`].

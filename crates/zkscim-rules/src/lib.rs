@@ -374,7 +374,13 @@ pub fn verify_owned(
     cache: &mut dyn VerifiedCache,
 ) -> Verification {
     let tenant_info = match (&statement, tenant) {
-        (Statement::Operation(_) | Statement::Revocation(_) | Statement::Policy(_), Some(t)) => t,
+        (
+            Statement::Operation(_)
+            | Statement::Revocation(_)
+            | Statement::Policy(_)
+            | Statement::Approval(_),
+            Some(t),
+        ) => t,
         // Genesis, read requests and statements to a missing tenant: nothing to move.
         _ => return verify(&statement, tenant, route_tenant, now, settings, cache),
     };
@@ -914,13 +920,7 @@ fn decide_operation(
     }
     // Privileged groups: a membership change (a group delete included) needs that many distinct
     // approvers, the signer counting as one.
-    let touches_members = is_group
-        && touched_vec.iter().any(|p| {
-            let p = p.as_str();
-            p == zkscim_proto::scope::MEMBERS_PATH
-                || p.strip_prefix(zkscim_proto::scope::MEMBERS_PATH)
-                    .is_some_and(|rest| rest.starts_with('.'))
-        });
+    let touches_members = is_group && touched_vec.iter().any(AttrPath::touches_members);
     let mut approvers: Option<Vec<Approver>> = None;
     if touches_members {
         if let Some(required) = tenant.privileged_groups.approvers_for(id) {
@@ -1371,13 +1371,9 @@ fn valid_approvers(
     Ok(out)
 }
 
-/// The member of a JSON object named `key`, compared case-insensitively as SCIM names are.
+/// The member `key` of `object` if it is a JSON object (SCIM names compare case-insensitively).
 fn member<'a>(object: &'a Json, key: &str) -> Option<&'a Json> {
-    object
-        .as_object()?
-        .iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case(key))
-        .map(|(_, v)| v)
+    get_ci(object.as_object()?, key)
 }
 
 /// DESIGN §4: a non-human identity of a type the tenant policy lists must carry an owner and an
@@ -1428,6 +1424,8 @@ fn check_nhi(
             None => None,
         };
     }
+    // SCIM validation (step 7) has already refused a clear expiresAt that is not a date-time;
+    // this refusal keeps the check total should that ever change.
     let Some(at) =
         zkscim_scim::datetime::parse_datetime(expires).map(|nanos| nanos.div_euclid(1_000_000_000))
     else {
@@ -1439,14 +1437,14 @@ fn check_nhi(
     if at <= i128::from(now) {
         return refusal(
             "policy.nhi_expired",
-            format!("{rtype} '{id}': expiresAt {expires} is not after the decision time ({}); set a later expiry, or deactivate it", zkscim_scim::datetime::format_rfc3339(now)),
+            format!("{rtype} '{id}': expiresAt {expires} is not after the decision time ({}); set a later expiry, or deactivate it", rfc3339(now)),
         );
     }
     if let Some(max) = nhi.max_expiry() {
         if at > i128::from(now) + i128::from(max) {
             return refusal(
                 "policy.nhi_expiry_too_far",
-                format!("{rtype} '{id}': expiresAt {expires} is more than {max} s after the decision time ({}), the tenant policy's bound", zkscim_scim::datetime::format_rfc3339(now)),
+                format!("{rtype} '{id}': expiresAt {expires} is more than {max} s after the decision time ({}), the tenant policy's bound", rfc3339(now)),
             );
         }
     }

@@ -823,6 +823,10 @@ fn nhi_policy_requires_owner_and_expiry_but_never_blocks_deprovisioning() {
     assert_eq!(refused(&d), "policy.nhi_owner_missing");
     let d = create(&mut w, 2, Some(SEALED), None);
     assert_eq!(refused(&d), "policy.nhi_expiry_missing");
+    // A clear expiry that is not a date-time never reaches this check: SCIM validation
+    // refuses it first.
+    let d = create(&mut w, 2, Some(SEALED), Some("next tuesday".to_owned()));
+    assert_eq!(refused(&d), "scim.invalid_value");
     let d = create(&mut w, 2, Some(SEALED), Some(at(T0)));
     assert_eq!(refused(&d), "policy.nhi_expired");
     let d = create(&mut w, 2, Some(SEALED), Some(at(T0 + 31 * 86_400)));
@@ -987,14 +991,33 @@ fn privileged_groups_need_distinct_approvers_and_reactivation_can_be_co_signed()
     )
     .sign(&key(1));
     applied(&w.submit(&revoke).unwrap());
+    // An approver whose certificate has expired by the time the statement is decided.
+    let mut short = claims(&key(10), 0, admin_scope(), "short-admin");
+    short.expires = T0 + 60;
+    let expiring = vec![Certificate::issue(&w.root, None, short).unwrap()];
+    let by_expiring = approval(&mut w, &key(10), expiring, &statement);
+    applied(&w.submit(&by_expiring).unwrap());
     // One that counts, twice (the same key counts once): still two of three.
     let counts = approval(&mut w, &key(6), second.clone(), &statement);
     applied(&w.submit(&counts).unwrap());
     let again = approval(&mut w, &key(6), second, &statement);
     applied(&w.submit(&again).unwrap());
-    // Submitting the exact bytes later is what the approvals name: refused, two of three.
+    // Submitting the exact bytes later is what the approvals name: refused, two of three
+    // (the expired approver no longer counts; its approval was valid when logged).
+    w.now = T0 + 120;
     let d = w.submit(&statement).unwrap();
     assert_eq!(refused(&d), "policy.approvals_required");
+    let Verdict::Refused(r) = &d.verdict else {
+        unreachable!()
+    };
+    assert!(r.detail.contains("found 2"), "{}", r.detail);
+    // Deleting the group is a membership change too.
+    let admin = w.admin_chain();
+    let delete = w.op(&key(2), admin, "Group", &uuid(100), Change::Delete, &[]);
+    assert_eq!(
+        refused(&w.submit(&delete).unwrap()),
+        "policy.approvals_required"
+    );
     // A third distinct key's approval of a fresh statement with two others: applied.
     let statement = change(&mut w);
     for (k, label) in [(6u8, "second-admin"), (8, "third-admin")] {
@@ -1371,6 +1394,10 @@ fn verify_owned_agrees_with_verify() {
     push(&mut w, 3, chain.clone());
     // Signed by a key that is not the chain's leaf: forged.
     push(&mut w, 9, chain.clone());
+    // An approval (of the first statement), which takes the same moving path.
+    let first = statements[0].bytes().to_vec();
+    let approved = approval(&mut w, &key(3), chain.clone(), &first);
+    statements.push(envelope::parse_any(&approved).unwrap());
     let genesis = Envelope::new(
         w.header(vec![]),
         Genesis {
