@@ -98,6 +98,7 @@ fn export_verify_tamper_fork_and_witness() {
         String::from_utf8_lossy(&o.stderr)
     );
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["signatures"], "batch");
     assert_eq!(v["summary"]["refusals"]["scim.uniqueness"], 1);
     assert!(
         v["summary"]["keys"]["admin → okta-connector"]["applied"]
@@ -107,10 +108,12 @@ fn export_verify_tamper_fork_and_witness() {
         "{v}"
     );
 
-    // Live mode compares the replayed directory with the server's digest.
+    // Live mode compares the replayed directory with the server's digest; here with every
+    // signature verified strictly.
     let o = zkscim(&[
         "audit",
         "verify",
+        "--strict-signatures",
         "--server",
         &server.base,
         "--tenant",
@@ -121,6 +124,11 @@ fn export_verify_tamper_fork_and_witness() {
         &key,
     ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("statement signatures: strict, one by one"),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
 
     // A flipped byte in a submitted statement (end digest recomputed, as a dishonest server would).
     let bytes = std::fs::read(&export).unwrap();

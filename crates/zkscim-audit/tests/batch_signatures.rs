@@ -61,9 +61,52 @@ fn consistent_log_audits_clean_with_batches() {
     }
 }
 
+/// How a statement's signature is replaced.
+#[derive(Clone, Copy)]
+enum Forgery {
+    /// A flipped bit: nobody signed these bytes.
+    FlippedBit,
+    /// Re-signed by its own signer (the connector) with `R` = identity and S = k·a: it
+    /// satisfies the cofactorless equation exactly, so `ed25519_dalek::verify_batch` accepts
+    /// it, but `verify_strict` refuses it (small-order `R`), so the authority never logs it.
+    IdentityR,
+}
+
+/// The connector key of the consistent export (`testkit::consistent`).
+const CONNECTOR_SEED: [u8; 32] = [0xc0; 32];
+
+fn resign_with_identity_r(submitted: &mut [u8]) {
+    use curve25519_dalek::edwards::EdwardsPoint;
+    use curve25519_dalek::scalar::Scalar;
+    use sha2::{Digest, Sha512};
+    let sign1 = zkscim_proto::cose::parse_any(submitted).unwrap();
+    let dalek = ed25519_dalek::SigningKey::from_bytes(&CONNECTOR_SEED);
+    let r = EdwardsPoint::default().compress().to_bytes();
+    let mut h = Sha512::new();
+    h.update(r);
+    h.update(dalek.verifying_key().to_bytes());
+    h.update(sign1.to_be_signed());
+    let k = Scalar::from_bytes_mod_order_wide(&h.finalize().into());
+    let s = k * dalek.to_scalar();
+    // The signature is the final 64 bytes of the COSE_Sign1 array.
+    let at = submitted.len() - 64;
+    submitted[at..at + 32].copy_from_slice(&r);
+    submitted[at + 32..].copy_from_slice(s.as_bytes());
+    let key = zkscim_proto::keys::PublicKey::from_bytes(&dalek.verifying_key().to_bytes()).unwrap();
+    let resigned = zkscim_proto::cose::parse_any(submitted).unwrap();
+    assert_eq!(resigned.kid, key.key_id(), "a connector-signed statement");
+    assert!(key
+        .verify_strict(&resigned.to_be_signed(), &resigned.signature)
+        .is_err());
+}
+
 /// Feeds the checker directly, with the statement at `forge` carrying a corrupted signature
 /// (its entry's submitted hash adjusted, as a dishonest server re-hashing its log would).
 fn findings_with_forgery(n: u64, forge: &[u64], batch: bool) -> Vec<Finding> {
+    findings_with(n, forge, batch, Forgery::FlippedBit)
+}
+
+fn findings_with(n: u64, forge: &[u64], batch: bool, how: Forgery) -> Vec<Finding> {
     let bytes = generate_consistent_export(Vec::new(), n).unwrap();
     let mut reader = ExportReader::new(&bytes[..]).unwrap();
     let header = reader.header().clone();
@@ -80,8 +123,13 @@ fn findings_with_forgery(n: u64, forge: &[u64], batch: bool) -> Vec<Finding> {
         let mut submitted = rec.submitted.clone();
         if forge.contains(&index) {
             assert_eq!(entry.kind, EntryKind::Operation, "forge a statement");
-            let at = submitted.len() - 40;
-            submitted[at] ^= 0x01;
+            match how {
+                Forgery::FlippedBit => {
+                    let at = submitted.len() - 40;
+                    submitted[at] ^= 0x01;
+                }
+                Forgery::IdentityR => resign_with_identity_r(&mut submitted),
+            }
             entry.submitted_hash = submitted_hash_of(&submitted);
         }
         let entry_bytes = entry.to_bytes();
@@ -99,11 +147,7 @@ fn findings_with_forgery(n: u64, forge: &[u64], batch: bool) -> Vec<Finding> {
     findings
 }
 
-#[test]
-fn forged_signature_is_reported_at_its_index_in_a_batch() {
-    // 1,300 entries: several full batches of 512 and a partial one; forgeries in the first
-    // batch, the middle of the second, and the tail.
-    let n = 1_300;
+fn operation_indexes(n: u64) -> Vec<u64> {
     let bytes = generate_consistent_export(Vec::new(), n).unwrap();
     let mut reader = ExportReader::new(&bytes[..]).unwrap();
     let mut ops = Vec::new();
@@ -117,6 +161,15 @@ fn forged_signature_is_reported_at_its_index_in_a_batch() {
             index += 1;
         }
     }
+    ops
+}
+
+#[test]
+fn forged_signature_is_reported_at_its_index_in_a_batch() {
+    // 1,300 entries: several full batches of 512 and a partial one; forgeries in the first
+    // batch, the middle of the second, and the tail.
+    let n = 1_300;
+    let ops = operation_indexes(n);
     let forge = [ops[10], ops[700], ops[ops.len() - 3]];
     let batched = findings_with_forgery(n, &forge, true);
     let one_by_one = findings_with_forgery(n, &forge, false);
@@ -132,6 +185,25 @@ fn forged_signature_is_reported_at_its_index_in_a_batch() {
     assert_eq!(batched, one_by_one);
     // A clean run of the same log finds nothing.
     assert!(findings_with_forgery(n, &[], true).is_empty());
+}
+
+/// A signature that only strict verification refuses, logged as applied by a server colluding
+/// with the key's holder: the batch path must report it as the one-by-one path does.
+#[test]
+fn signature_with_identity_r_is_reported_in_a_batch() {
+    let n = 1_300;
+    let ops = operation_indexes(n);
+    let forge = [ops[20], ops[600]];
+    let batched = findings_with(n, &forge, true, Forgery::IdentityR);
+    let one_by_one = findings_with(n, &forge, false, Forgery::IdentityR);
+    let at: Vec<(Option<u64>, &str)> = batched.iter().map(|f| (f.index, f.code.as_str())).collect();
+    assert!(
+        forge.iter().all(|i| at
+            .iter()
+            .any(|(x, c)| *x == Some(*i) && *c == "audit.verdict.unauthenticated_logged")),
+        "{at:?}"
+    );
+    assert_eq!(batched, one_by_one);
 }
 
 /// The replayed directory's digest is pinned to the value computed by the earlier in-memory

@@ -10,7 +10,7 @@
 use std::fmt;
 
 use ed25519_dalek::pkcs8::{DecodePrivateKey, EncodePrivateKey};
-use ed25519_dalek::{Signer, Verifier as _};
+use ed25519_dalek::Signer;
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
@@ -160,15 +160,7 @@ impl PublicKey {
             .map_err(|_| KeyError::BadSignature(self.key_id().short()))
     }
 
-    /// The non-strict check used only by batch fast paths that re-verify strictly on failure.
-    pub fn verify_relaxed(&self, message: &[u8], signature: &[u8; 64]) -> Result<(), KeyError> {
-        let sig = ed25519_dalek::Signature::from_bytes(signature);
-        self.inner
-            .verify(message, &sig)
-            .map_err(|_| KeyError::BadSignature(self.key_id().short()))
-    }
-
-    /// The underlying dalek key, for batch verification.
+    /// The underlying dalek key (batch verification needs its point).
     pub fn as_dalek(&self) -> &ed25519_dalek::VerifyingKey {
         &self.inner
     }

@@ -10,6 +10,7 @@
 //! parameters), hold a tenant secret longer than the caller asks, or print key material.
 #![forbid(unsafe_code)]
 
+pub mod batch;
 pub mod cert;
 pub mod checkpoint;
 pub mod codec;

@@ -1,7 +1,8 @@
 //! Statements parsed, and their signatures verified, ahead of the sequential fold — in batches,
 //! on another thread if the caller likes (DESIGN §3: batch verification is a fast accept path
-//! only; on a batch failure every signature is re-verified one by one with `verify_strict`, and
-//! one that fails is simply not marked verified, so the fold's own strict check names it).
+//! only, `zkscim_proto::batch`, which makes the strict per-signature checks itself; on a batch
+//! failure every signature is re-verified one by one with `verify_strict`, and one that fails is
+//! simply not marked verified, so the fold's own strict check names it).
 //!
 //! The only way to obtain a [`Prepared`] whose signature counts as verified is
 //! [`prepare_batch`], which verified it; the fold then skips only the statement signature's
@@ -9,6 +10,8 @@
 
 use std::collections::HashSet;
 
+use rand_core::CryptoRngCore;
+use zkscim_proto::batch::{verify_batch, BatchEntry};
 use zkscim_proto::cert::{CertId, VerifiedCache};
 use zkscim_proto::envelope::{self, EnvelopeError, Statement};
 use zkscim_proto::keys::PublicKey;
@@ -22,7 +25,7 @@ pub struct Prepared {
     /// The statement parsed from the exact bytes, or why it does not parse.
     pub(crate) statement: Result<Statement, EnvelopeError>,
     /// The key under which the statement's signature verified (strict, or the DESIGN §3 batch
-    /// fast path after the weak-key check), if it did.
+    /// fast path with the strict per-signature checks), if it did.
     pub(crate) verified_signer: Option<PublicKey>,
     /// SHA-256 of the exact bytes prepared.
     pub(crate) submitted_hash: [u8; 32],
@@ -60,11 +63,16 @@ fn sign1_of(statement: &Statement) -> Option<&zkscim_proto::cose::Sign1> {
 }
 
 /// Parses every submitted statement and verifies the signatures of those whose `kid` names the
-/// key their chain empowers (under the tenant `root`): in one `ed25519_dalek::verify_batch`
-/// when there are at least [`MIN_BATCH`], falling back to `verify_strict` one by one if the
-/// batch fails. Keys are [`PublicKey`]s, which refuse weak (small-order) keys on construction,
-/// so the weak-key check precedes the batch. Pure; safe to run on any thread.
-pub fn prepare_batch(submitted: &[&[u8]], root: &PublicKey) -> Vec<Prepared> {
+/// key their chain empowers (under the tenant `root`): together with
+/// [`zkscim_proto::batch::verify_batch`] (weights from `rng`) when there are at least
+/// [`MIN_BATCH`], else, or if the batch fails, one by one with `verify_strict`. `rng` must be
+/// unpredictable to whoever wrote the statements and arranged them (for an auditor: the server).
+/// Pure; safe to run on any thread.
+pub fn prepare_batch(
+    submitted: &[&[u8]],
+    root: &PublicKey,
+    rng: &mut impl CryptoRngCore,
+) -> Vec<Prepared> {
     let mut out: Vec<Prepared> = submitted
         .iter()
         .map(|bytes| Prepared {
@@ -89,13 +97,15 @@ pub fn prepare_batch(submitted: &[&[u8]], root: &PublicKey) -> Vec<Prepared> {
         todo.push((i, signer, sign1.to_be_signed(), sign1.signature));
     }
     let batch_ok = todo.len() >= MIN_BATCH && {
-        let messages: Vec<&[u8]> = todo.iter().map(|t| t.2.as_slice()).collect();
-        let signatures: Vec<ed25519_dalek::Signature> = todo
+        let entries: Vec<BatchEntry<'_>> = todo
             .iter()
-            .map(|t| ed25519_dalek::Signature::from_bytes(&t.3))
+            .map(|(_, key, message, signature)| BatchEntry {
+                key,
+                message,
+                signature,
+            })
             .collect();
-        let keys: Vec<ed25519_dalek::VerifyingKey> = todo.iter().map(|t| *t.1.as_dalek()).collect();
-        ed25519_dalek::verify_batch(&messages, &signatures, &keys).is_ok()
+        verify_batch(&entries, rng)
     };
     for (i, signer, tbs, signature) in todo {
         if batch_ok || signer.verify_strict(&tbs, &signature).is_ok() {
