@@ -206,7 +206,7 @@ fn benches(c: &mut Criterion) {
     let distinct: Vec<BatchEntry<'_>> = (0..256)
         .map(|i| BatchEntry {
             key: &public[i],
-            message: &messages[i],
+            message: [&messages[i], &[]],
             signature: &raw[i],
         })
         .collect();
@@ -220,7 +220,7 @@ fn benches(c: &mut Criterion) {
     let same: Vec<BatchEntry<'_>> = (0..256)
         .map(|i| BatchEntry {
             key: &one_public,
-            message: &messages[i],
+            message: [&messages[i], &[]],
             signature: &one_raw[i],
         })
         .collect();

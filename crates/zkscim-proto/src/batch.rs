@@ -38,8 +38,10 @@ use crate::keys::{KeyId, PublicKey};
 pub struct BatchEntry<'a> {
     /// The key that must have signed.
     pub key: &'a PublicKey,
-    /// The exact bytes signed (for COSE_Sign1, the Sig_structure).
-    pub message: &'a [u8],
+    /// The exact bytes signed (for COSE_Sign1, the Sig_structure), as two parts whose
+    /// concatenation they are (either may be empty), so a caller need not copy a payload
+    /// behind its prefix.
+    pub message: [&'a [u8]; 2],
     /// `R || S`.
     pub signature: &'a [u8; 64],
 }
@@ -79,11 +81,13 @@ fn strict_parts(signature: &[u8; 64]) -> Option<(EdwardsPoint, Scalar)> {
 }
 
 /// The Ed25519 challenge `k = SHA-512(R || A || M) mod ℓ`.
-fn challenge(signature: &[u8; 64], key: &PublicKey, message: &[u8]) -> Scalar {
+fn challenge(signature: &[u8; 64], key: &PublicKey, message: [&[u8]; 2]) -> Scalar {
     let mut hash = Sha512::new();
     hash.update(signature.get(..32).unwrap_or_default());
     hash.update(key.to_bytes());
-    hash.update(message);
+    for part in message {
+        hash.update(part);
+    }
     Scalar::from_bytes_mod_order_wide(&hash.finalize().into())
 }
 
@@ -211,7 +215,7 @@ mod tests {
             .iter()
             .map(|s| BatchEntry {
                 key: &s.key,
-                message: &s.message,
+                message: [&s.message, &[]],
                 signature: &s.signature,
             })
             .collect()

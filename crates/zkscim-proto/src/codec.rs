@@ -576,7 +576,9 @@ impl Value {
     }
 }
 
-fn head(out: &mut Vec<u8>, major: u8, n: u64) {
+/// Appends the head of a data item of major type `major` with argument `n`, shortest form
+/// (RFC 8949 §4.2.1).
+pub(crate) fn head(out: &mut Vec<u8>, major: u8, n: u64) {
     let m = major << 5;
     if n < 24 {
         out.push(m | n as u8);

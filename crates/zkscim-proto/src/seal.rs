@@ -784,6 +784,41 @@ pub fn classify(value: &str) -> ValueClass {
     }
 }
 
+/// The second half of [`ProtectionProfile::check_value`], for a caller that already has the
+/// normalised `path` and its `protection` under the profile (the rules memoise them per path).
+pub fn check_value_against(
+    protection: Protection,
+    resource_type: &str,
+    path: &str,
+    value: &str,
+) -> Result<(), ProfileViolation> {
+    let path = || path.to_owned();
+    match (protection, classify(value)) {
+        (Protection::Clear, ValueClass::Clear) => Ok(()),
+        (Protection::Clear, found) => Err(ProfileViolation::ProtectedValueInClearAttribute {
+            resource_type: resource_type.to_owned(),
+            path: path(),
+            found,
+        }),
+        (required, ValueClass::Clear) => Err(ProfileViolation::ClearValueRefused {
+            resource_type: resource_type.to_owned(),
+            path: path(),
+            required,
+        }),
+        (_, ValueClass::Index) => Err(ProfileViolation::IndexInValuePosition {
+            resource_type: resource_type.to_owned(),
+            path: path(),
+        }),
+        (_, ValueClass::Sealed) => {
+            check_sealed_shape(value).map_err(|source| ProfileViolation::MalformedSealedValue {
+                resource_type: resource_type.to_owned(),
+                path: path(),
+                source: Box::new(source),
+            })
+        }
+    }
+}
+
 /// Checks, without any key, that `value` is a well-formed sealed value: prefix, unpadded
 /// canonical base64url, decoded length between 40 bytes and 40 bytes + 64 KiB.
 pub fn check_sealed_shape(value: &str) -> Result<(), SealError> {
@@ -1268,30 +1303,7 @@ impl ProtectionProfile {
     ) -> Result<(), ProfileViolation> {
         let path = normalize_attribute_path(path)?;
         let protection = self.protection_normalised(resource_type, &path);
-        match (protection, classify(value)) {
-            (Protection::Clear, ValueClass::Clear) => Ok(()),
-            (Protection::Clear, found) => Err(ProfileViolation::ProtectedValueInClearAttribute {
-                resource_type: resource_type.to_owned(),
-                path,
-                found,
-            }),
-            (required, ValueClass::Clear) => Err(ProfileViolation::ClearValueRefused {
-                resource_type: resource_type.to_owned(),
-                path,
-                required,
-            }),
-            (_, ValueClass::Index) => Err(ProfileViolation::IndexInValuePosition {
-                resource_type: resource_type.to_owned(),
-                path,
-            }),
-            (_, ValueClass::Sealed) => {
-                check_sealed_shape(value).map_err(|source| ProfileViolation::MalformedSealedValue {
-                    resource_type: resource_type.to_owned(),
-                    path,
-                    source: Box::new(source),
-                })
-            }
-        }
+        check_value_against(protection, resource_type, &path, value)
     }
 
     /// Checks a blind index sent beside the sealed value of `path`: the attribute must be

@@ -51,7 +51,7 @@ proptest! {
         }
         let entries: Vec<BatchEntry<'_>> = signed
             .iter()
-            .map(|(key, message, signature)| BatchEntry { key, message, signature })
+            .map(|(key, message, signature)| BatchEntry { key, message: [message, &[]], signature })
             .collect();
         let strict = signed
             .iter()

@@ -22,7 +22,7 @@ pub mod prepared;
 pub mod replay;
 pub mod view;
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use serde_json::{Map, Value as Json};
 use zkscim_proto::cert::{CertId, Certificate, ChainContext, VerifiedCache, VerifiedChain};
@@ -35,6 +35,8 @@ use zkscim_proto::policy::{
 use zkscim_proto::scope::{AttrPath, Capability, Operation};
 use zkscim_proto::seal::{self, Protection, ProtectionProfile};
 use zkscim_scim::{ResourceSchema, SchemaRegistry, Uniqueness};
+
+use crate::exact_set::Keyed;
 
 pub use view::{StateError, StateView, StoredResource};
 /// RFC 3339 (UTC, whole seconds) of a log time: `meta.created` / `meta.lastModified`.
@@ -458,6 +460,21 @@ pub fn decide(
     view: &mut dyn StateView,
     now: u64,
 ) -> Result<Option<Decision>, StateError> {
+    decide_with(verification, tenant, registry, view, now, None)
+}
+
+/// [`decide`], given what [`OperationBody::touched_paths_and_body`] answers for the statement
+/// when it was computed ahead (the auditor's signature threads do, for operations other than
+/// replace, whose answer does not depend on the stored resource). It must be that statement's
+/// own answer: the replay takes it from the same [`prepared::Prepared`] as the statement.
+pub(crate) fn decide_with(
+    verification: &Verification,
+    tenant: Option<&TenantInfo>,
+    registry: &SchemaRegistry,
+    view: &mut dyn StateView,
+    now: u64,
+    touched_and_json: Option<prepared::TouchedAndJson>,
+) -> Result<Option<Decision>, StateError> {
     let (statement_header, verdict) = match verification {
         Verification::Forged(_) => return Ok(None),
         Verification::Genesis(g) => {
@@ -491,7 +508,7 @@ pub fn decide(
         Verification::Operation(v) => {
             let verdict = match tenant {
                 Some(t) => common_checks(v.header(), v.chain(), view)?.map_or_else(
-                    || decide_operation(v, t, registry, view, now),
+                    || decide_operation(v, t, registry, view, now, touched_and_json),
                     |r| Ok(Verdict::Refused(r)),
                 )?,
                 None => Verdict::Refused(no_tenant()),
@@ -839,6 +856,7 @@ fn decide_operation(
     registry: &SchemaRegistry,
     view: &mut dyn StateView,
     now: u64,
+    ahead: Option<prepared::TouchedAndJson>,
 ) -> Result<Verdict, StateError> {
     let body = v.body();
     let rtype = body.resource_type.as_str();
@@ -894,10 +912,11 @@ fn decide_operation(
     // The body as JSON comes with the touched paths (one conversion; a body that does not
     // convert fails here). The stored body is shown as it is unless there are members to add
     // (a copy only then).
-    let touched_and_json = match current.as_ref() {
-        Some(c) if current_members.is_empty() => body.touched_paths_and_body(Some(&c.body)),
-        Some(c) => body.touched_paths_and_body(Some(&with_members(&c.body, &current_members))),
-        None => body.touched_paths_and_body(None),
+    let touched_and_json = match (ahead, current.as_ref()) {
+        (Some(ahead), _) if !matches!(body.change, Change::Replace(_)) => ahead,
+        (_, Some(c)) if current_members.is_empty() => body.touched_paths_and_body(Some(&c.body)),
+        (_, Some(c)) => body.touched_paths_and_body(Some(&with_members(&c.body, &current_members))),
+        (_, None) => body.touched_paths_and_body(None),
     };
     let (mut touched, json) = match touched_and_json {
         Ok(t) => t,
@@ -1761,18 +1780,97 @@ fn check_request_profile(
     rtype: &str,
     json: &Json,
 ) -> Result<(), Refusal> {
-    for_each_request_leaf(json, &mut |path, value| {
-        profile
-            .check_value(rtype, path, value)
-            .map_err(|v| Refusal::new(v.code(), 400, v.to_string()).scim("invalidValue"))
+    with_leaf_protections(profile, rtype, |leaves| {
+        for_each_request_leaf(json, &mut |path, value| leaves.check(path, value))
     })
 }
 
 fn check_profile(profile: &ProtectionProfile, rtype: &str, resource: &Json) -> Result<(), Refusal> {
-    for_each_string_leaf(resource, &mut |path, value| {
-        profile
-            .check_value(rtype, path, value)
-            .map_err(|v| Refusal::new(v.code(), 400, v.to_string()).scim("invalidValue"))
+    with_leaf_protections(profile, rtype, |leaves| {
+        for_each_string_leaf(resource, &mut |path, value| leaves.check(path, value))
+    })
+}
+
+/// Paths remembered per thread and resource type: beyond this, leaves are checked without the
+/// memo (hostile input cannot grow it without bound).
+const LEAF_MEMO_PATHS: usize = 4096;
+
+/// What [`ProtectionProfile::check_value`] derives from a leaf's path alone: the normalised path
+/// and its protection, or why the path is refused.
+type LeafProtection = Result<(Box<str>, Protection), seal::PathError>;
+
+/// The protection of leaf paths under one profile, memoised: the leak guard runs on every
+/// string of every request and resulting resource, and the same few dozen paths recur.
+#[derive(Debug, Default)]
+struct LeafMemo {
+    profile: Option<ProtectionProfile>,
+    by_type: HashMap<String, HashMap<Box<str>, LeafProtection, Keyed>>,
+}
+
+thread_local! {
+    static LEAF_PROTECTIONS: std::cell::RefCell<LeafMemo> = std::cell::RefCell::default();
+}
+
+/// One resource type's leaf checks, with the memo borrowed.
+struct LeafChecks<'a> {
+    profile: &'a ProtectionProfile,
+    rtype: &'a str,
+    memo: &'a mut HashMap<Box<str>, LeafProtection, Keyed>,
+}
+
+impl LeafChecks<'_> {
+    /// [`ProtectionProfile::check_value`], the path's part memoised.
+    fn check(&mut self, path: &str, value: &str) -> Result<(), Refusal> {
+        let refuse = |v: seal::ProfileViolation| {
+            Refusal::new(v.code(), 400, v.to_string()).scim("invalidValue")
+        };
+        let derive = || {
+            let protection = self.profile.protection(self.rtype, path)?;
+            let normalised = seal::normalize_attribute_path(path)?;
+            Ok((normalised.into_boxed_str(), protection))
+        };
+        let fresh;
+        let leaf = match self.memo.get(path) {
+            Some(leaf) => leaf,
+            None if self.memo.len() >= LEAF_MEMO_PATHS => {
+                fresh = derive();
+                &fresh
+            }
+            None => self.memo.entry(path.into()).or_insert_with(derive),
+        };
+        match leaf {
+            Ok((normalised, protection)) => {
+                seal::check_value_against(*protection, self.rtype, normalised, value)
+                    .map_err(refuse)
+            }
+            Err(e) => Err(refuse(seal::ProfileViolation::from(e.clone()))),
+        }
+    }
+}
+
+/// Runs `f` with the leaf checks of `rtype` under `profile`, the memo reset when the profile
+/// is not the one it was filled under.
+fn with_leaf_protections<T>(
+    profile: &ProtectionProfile,
+    rtype: &str,
+    f: impl FnOnce(&mut LeafChecks<'_>) -> T,
+) -> T {
+    LEAF_PROTECTIONS.with(|memo| {
+        let mut memo = memo.borrow_mut();
+        if memo.profile.as_ref() != Some(profile) {
+            memo.profile = Some(profile.clone());
+            memo.by_type.clear();
+        }
+        if !memo.by_type.contains_key(rtype) {
+            memo.by_type.insert(rtype.to_owned(), HashMap::default());
+        }
+        let mut empty = HashMap::default();
+        let paths = memo.by_type.get_mut(rtype).unwrap_or(&mut empty);
+        f(&mut LeafChecks {
+            profile,
+            rtype,
+            memo: paths,
+        })
     })
 }
 
@@ -1923,6 +2021,39 @@ impl DirectoryDigest {
 #[cfg(test)]
 mod tests {
     use serde_json::{json, Value as Json};
+    use zkscim_proto::seal::{Protection, ProtectionProfile};
+
+    /// The leak guard's memo answers exactly as `ProtectionProfile::check_value` does, for the
+    /// profile in force: the same path checked under another profile, or resource type, on the
+    /// same thread gets that profile's verdict, and refusals keep their codes and wording.
+    #[test]
+    fn memoised_leaf_checks_follow_the_profile_in_force() {
+        let clear = ProtectionProfile::new(Protection::Clear);
+        let mut sealed_title = ProtectionProfile::new(Protection::Clear);
+        sealed_title
+            .set_rule(Some("User"), "title", Protection::Sealed)
+            .unwrap();
+        let user = json!({"userName": "ann", "title": "Boss", "name": {"givenName": "Ann"}});
+        let bad_path = json!({"userName": "ann", "ti tle": "x"});
+        let verdict = |profile: &ProtectionProfile, rtype: &str, body: &Json| {
+            let memo = super::check_profile(profile, rtype, body).map_err(|r| (r.code, r.detail));
+            let direct = super::for_each_string_leaf(body, &mut |path, value| {
+                profile
+                    .check_value(rtype, path, value)
+                    .map_err(|v| (v.code().to_owned(), v.to_string()))
+            });
+            assert_eq!(memo, direct, "{rtype} {body}");
+            memo
+        };
+        for _ in 0..2 {
+            assert!(verdict(&clear, "User", &user).is_ok());
+            let refused = verdict(&sealed_title, "User", &user).unwrap_err();
+            assert_eq!(refused.0, "profile.clear_value_refused", "{refused:?}");
+            assert!(verdict(&sealed_title, "Group", &user).is_ok());
+            assert!(verdict(&clear, "User", &user).is_ok());
+            assert!(verdict(&sealed_title, "User", &bad_path).is_err());
+        }
+    }
 
     fn leaves(json: &Json, request: bool) -> Vec<(String, String)> {
         let mut out = Vec::new();

@@ -8,13 +8,14 @@
 //! [`prepare_batch`], which verified it; the fold then skips only the statement signature's
 //! re-verification, and only for exactly the bytes and the signer key that were verified.
 
-use std::collections::HashSet;
+use std::collections::{BTreeSet, HashSet};
 
 use rand_core::CryptoRngCore;
 use zkscim_proto::batch::{verify_batch, BatchEntry};
 use zkscim_proto::cert::{CertId, VerifiedCache};
-use zkscim_proto::envelope::{self, EnvelopeError, Statement};
+use zkscim_proto::envelope::{self, Change, EnvelopeError, Statement};
 use zkscim_proto::keys::PublicKey;
+use zkscim_proto::scope::AttrPath;
 
 /// Batches smaller than this are verified one by one (batching does not pay below it).
 pub const MIN_BATCH: usize = 8;
@@ -29,6 +30,24 @@ pub struct Prepared {
     pub(crate) verified_signer: Option<PublicKey>,
     /// SHA-256 of the exact bytes prepared.
     pub(crate) submitted_hash: [u8; 32],
+    /// For an operation whose touched paths do not depend on the stored resource (all but
+    /// replace): its touched paths and JSON body, or why they cannot be had, computed ahead so
+    /// the sequential fold does not convert the body itself.
+    pub(crate) touched_and_json: Option<TouchedAndJson>,
+}
+
+/// What [`zkscim_proto::envelope::OperationBody::touched_paths_and_body`] answers.
+pub(crate) type TouchedAndJson = Result<(BTreeSet<AttrPath>, serde_json::Value), EnvelopeError>;
+
+/// The touched paths and JSON body of `statement`, if it is an operation whose answer does not
+/// depend on the stored resource.
+fn touched_and_json_ahead(statement: &Statement) -> Option<TouchedAndJson> {
+    match statement {
+        Statement::Operation(s) if !matches!(s.body().change, Change::Replace(_)) => {
+            Some(s.body().touched_paths_and_body(None))
+        }
+        _ => None,
+    }
 }
 
 impl Prepared {
@@ -75,13 +94,18 @@ pub fn prepare_batch(
 ) -> Vec<Prepared> {
     let mut out: Vec<Prepared> = submitted
         .iter()
-        .map(|bytes| Prepared {
-            statement: envelope::parse_any(bytes),
-            verified_signer: None,
-            submitted_hash: zkscim_proto::log_entry::submitted_hash_of(bytes),
+        .map(|bytes| {
+            let statement = envelope::parse_any(bytes);
+            let touched_and_json = statement.as_ref().ok().and_then(touched_and_json_ahead);
+            Prepared {
+                statement,
+                verified_signer: None,
+                submitted_hash: zkscim_proto::log_entry::submitted_hash_of(bytes),
+                touched_and_json,
+            }
         })
         .collect();
-    // (index, signer, to-be-signed bytes, signature)
+    // (index, signer, Sig_structure up to the payload, signature)
     let mut todo: Vec<(usize, PublicKey, Vec<u8>, [u8; 64])> = Vec::with_capacity(out.len());
     for (i, p) in out.iter().enumerate() {
         let Ok(statement) = &p.statement else {
@@ -94,24 +118,39 @@ pub fn prepare_batch(
         if sign1.kid != signer.key_id() {
             continue;
         }
-        todo.push((i, signer, sign1.to_be_signed(), sign1.signature));
+        let (prefix, _) = sign1.to_be_signed_parts();
+        todo.push((i, signer, prefix, sign1.signature));
     }
     let batch_ok = todo.len() >= MIN_BATCH && {
         let entries: Vec<BatchEntry<'_>> = todo
             .iter()
-            .map(|(_, key, message, signature)| BatchEntry {
-                key,
-                message,
-                signature,
+            .filter_map(|(i, key, prefix, signature)| {
+                let payload = out.get(*i)?.statement.as_ref().ok().and_then(sign1_of)?;
+                Some(BatchEntry {
+                    key,
+                    message: [prefix, &payload.payload],
+                    signature,
+                })
             })
             .collect();
-        verify_batch(&entries, rng)
+        entries.len() == todo.len() && verify_batch(&entries, rng)
     };
-    for (i, signer, tbs, signature) in todo {
-        if batch_ok || signer.verify_strict(&tbs, &signature).is_ok() {
-            if let Some(p) = out.get_mut(i) {
-                p.verified_signer = Some(signer);
-            }
+    for (i, signer, _, signature) in todo {
+        let Some(p) = out.get_mut(i) else {
+            continue;
+        };
+        let verified = batch_ok
+            || p.statement
+                .as_ref()
+                .ok()
+                .and_then(sign1_of)
+                .is_some_and(|sign1| {
+                    signer
+                        .verify_strict(&sign1.to_be_signed(), &signature)
+                        .is_ok()
+                });
+        if verified {
+            p.verified_signer = Some(signer);
         }
     }
     out

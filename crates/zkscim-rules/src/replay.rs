@@ -14,7 +14,7 @@ use zkscim_scim::SchemaRegistry;
 
 use crate::exact_set::ExactSet;
 use crate::memory::MemoryState;
-use crate::prepared::{Prepared, WithSignature};
+use crate::prepared::{Prepared, TouchedAndJson, WithSignature};
 use crate::{Decision, Settings, TenantInfo, Verdict, Verification};
 
 /// A disagreement between an entry and the rules.
@@ -154,13 +154,16 @@ impl Replayer {
             });
         }
         let mut pre_signer = None;
+        let mut touched_and_json = None;
         let statement = match prepared {
             Some(Prepared {
                 statement: Ok(s),
                 verified_signer,
+                touched_and_json: ahead,
                 ..
             }) => {
                 pre_signer = verified_signer;
+                touched_and_json = ahead;
                 s
             }
             _ => envelope::parse_any(submitted).map_err(|e| {
@@ -198,7 +201,16 @@ impl Replayer {
         // they read through `StateView` touches it) rather than copied for every entry, and
         // put back before the state changes.
         let info = self.state.tenant.take();
-        let judged = self.judge(statement, info.as_ref(), entry.time, pre_signer, submitted);
+        let judged = self.judge(
+            statement,
+            info.as_ref(),
+            entry.time,
+            Ahead {
+                signer: pre_signer,
+                touched_and_json,
+            },
+            submitted,
+        );
         self.state.tenant = info;
         let (decision, labels, break_glass) = judged?;
         if !decision.new_certificates.is_empty() {
@@ -259,7 +271,7 @@ impl Replayer {
         statement: Statement,
         info: Option<&TenantInfo>,
         time: u64,
-        pre_signer: Option<PublicKey>,
+        ahead: Ahead,
         submitted: &[u8],
     ) -> Result<(Decision, Vec<String>, bool), ReplayFinding> {
         let verification = crate::verify_owned(
@@ -270,7 +282,7 @@ impl Replayer {
             self.settings,
             &mut WithSignature {
                 certs: &mut self.cache,
-                signer: pre_signer,
+                signer: ahead.signer,
                 bytes: submitted,
             },
         );
@@ -287,15 +299,30 @@ impl Replayer {
                 e.to_string(),
             ));
         }
-        let decision = crate::decide(&verification, info, &self.registry, &mut self.state, time)
-            .map_err(|e| ReplayFinding::new("audit.state", "a readable state", e.to_string()))?
-            .ok_or_else(|| {
-                ReplayFinding::new(
-                    "audit.verdict.unauthenticated_logged",
-                    "never logged",
-                    "logged",
-                )
-            })?;
+        let decision = crate::decide_with(
+            &verification,
+            info,
+            &self.registry,
+            &mut self.state,
+            time,
+            ahead.touched_and_json,
+        )
+        .map_err(|e| ReplayFinding::new("audit.state", "a readable state", e.to_string()))?
+        .ok_or_else(|| {
+            ReplayFinding::new(
+                "audit.verdict.unauthenticated_logged",
+                "never logged",
+                "logged",
+            )
+        })?;
         Ok((decision, labels, break_glass))
     }
+}
+
+/// What a [`Prepared`] statement brought from the signature threads.
+struct Ahead {
+    /// The key its signature verified under, if it did.
+    signer: Option<PublicKey>,
+    /// Its touched paths and JSON body, for operations other than replace.
+    touched_and_json: Option<TouchedAndJson>,
 }
