@@ -185,9 +185,11 @@ impl Auditor {
     }
 
     /// Whether reading runs on a second thread ahead of the checks. Off by default: measured on
-    /// the shared two-core machine at 10^6 entries the single thread was faster (384k against
-    /// 290k entries/s; buffers allocated on one thread and freed on the other cost more than
-    /// the overlap gains). Worth turning on where cores are idle.
+    /// the shared two-core machine at 10^6 entries, stages 1–4 alone ran faster on one thread
+    /// (384k against 290k entries/s; buffers allocated on one thread and freed on the other
+    /// cost more than the overlap gains). With verdicts re-derived (`RulesChecker`) the fold
+    /// thread is the bottleneck and reading ahead pays (10^6 entries, medians of five paired
+    /// runs: ~54k against ~49k entries/s), so `zkscim audit verify` turns it on.
     pub fn with_pipeline(mut self, pipelined: bool) -> Auditor {
         self.pipelined = pipelined;
         self
@@ -337,16 +339,17 @@ impl<'a, 'c> Run<'a, 'c> {
             loop {
                 let next = reader.next_item();
                 bytes = reader.offset();
-                if !self.handle(next, bytes, total, progress) {
+                if !self.handle(next, bytes, None, total, progress) {
                     break;
                 }
             }
         } else {
-            // Reading (I/O, framing, CBOR, the end digest) runs on its own thread, a bounded
-            // channel of batches ahead of the checks, so two cores overlap while memory stays
-            // bounded. Records travel in batches: one hand-off per record costs more than
-            // checking it.
-            let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<(Read1, u64)>>(PIPELINE_DEPTH);
+            // Reading (I/O, framing, CBOR, the end digest, and each entry's submitted hash) runs
+            // on its own thread, a bounded channel of batches ahead of the checks, so two cores
+            // overlap while memory stays bounded. Records travel in batches: one hand-off per
+            // record costs more than checking it.
+            let (tx, rx) =
+                std::sync::mpsc::sync_channel::<Vec<(Read1, u64, Option<Hash>)>>(PIPELINE_DEPTH);
             std::thread::scope(|scope| {
                 scope.spawn(move || {
                     let mut batch = Vec::with_capacity(BATCH_RECORDS);
@@ -354,7 +357,14 @@ impl<'a, 'c> Run<'a, 'c> {
                     loop {
                         let next = reader.next_item();
                         let stop = !matches!(next, Ok(Some(_)));
-                        batch.push((next, reader.offset()));
+                        let submitted_hash = match &next {
+                            Ok(Some(export::Positioned {
+                                item: Item::Entry(e),
+                                ..
+                            })) => Some(submitted_hash_of(&e.submitted)),
+                            _ => None,
+                        };
+                        batch.push((next, reader.offset(), submitted_hash));
                         let full = batch.len() >= BATCH_RECORDS
                             || reader.offset().saturating_sub(batch_start) >= BATCH_BYTES;
                         if stop || full {
@@ -368,9 +378,9 @@ impl<'a, 'c> Run<'a, 'c> {
                     }
                 });
                 'batches: for batch in rx {
-                    for (next, offset) in batch {
+                    for (next, offset, submitted_hash) in batch {
                         bytes = offset;
-                        if !self.handle(next, offset, total, progress) {
+                        if !self.handle(next, offset, submitted_hash, total, progress) {
                             break 'batches;
                         }
                     }
@@ -385,11 +395,13 @@ impl<'a, 'c> Run<'a, 'c> {
         });
     }
 
-    /// Handles one read result; returns whether reading goes on.
+    /// Handles one read result (with its entry's submitted hash, if the reader computed it);
+    /// returns whether reading goes on.
     fn handle(
         &mut self,
         next: Read1,
         bytes: u64,
+        submitted_hash: Option<Hash>,
         total: u64,
         progress: &mut dyn FnMut(Progress),
     ) -> bool {
@@ -397,7 +409,7 @@ impl<'a, 'c> Run<'a, 'c> {
             Ok(Some(item)) => {
                 match item.item {
                     Item::Entry(e) => {
-                        self.entry(&e);
+                        self.entry(&e, submitted_hash);
                         self.counts.entries = self.counts.entries.saturating_add(1);
                         if self.counts.entries.is_multiple_of(PROGRESS_EVERY) {
                             progress(Progress {
@@ -526,7 +538,7 @@ impl<'a, 'c> Run<'a, 'c> {
         true
     }
 
-    fn entry(&mut self, rec: &EntryRecord) {
+    fn entry(&mut self, rec: &EntryRecord, submitted_hash: Option<Hash>) {
         let index = self.frontier.size();
         if let Err(e) = self.frontier.append_with(leaf_hash_of(&rec.entry), |_| {}) {
             self.add(
@@ -550,7 +562,7 @@ impl<'a, 'c> Run<'a, 'c> {
                 format!("{}: {e}", e.code()),
             ),
             Ok(entry) => {
-                self.check_entry(index, rec, &entry, &tenant);
+                self.check_entry(index, rec, &entry, &tenant, submitted_hash);
                 let chain_ok = self.per_stage[1] == before;
                 if self.checker_refused.is_none() {
                     if let Some(checker) = self.checker.as_mut() {
@@ -595,7 +607,14 @@ impl<'a, 'c> Run<'a, 'c> {
         }
     }
 
-    fn check_entry(&mut self, index: u64, rec: &EntryRecord, entry: &LogEntry, tenant: &str) {
+    fn check_entry(
+        &mut self,
+        index: u64,
+        rec: &EntryRecord,
+        entry: &LogEntry,
+        tenant: &str,
+        submitted_hash: Option<Hash>,
+    ) {
         if entry.seq != self.next_seq {
             self.add(
                 Stage::Chain,
@@ -633,7 +652,7 @@ impl<'a, 'c> Run<'a, 'c> {
                 hex32(&entry.prev_hash),
             );
         }
-        let submitted = submitted_hash_of(&rec.submitted);
+        let submitted = submitted_hash.unwrap_or_else(|| submitted_hash_of(&rec.submitted));
         if submitted != entry.submitted_hash {
             self.add(
                 Stage::Chain,

@@ -66,7 +66,10 @@ pub fn run_with(n: u64, workdir: &Path, batch_signatures: bool) -> Result<BenchR
         .anchors()
         .map_err(|e| e.to_string())?;
     let root = anchors.root_key;
-    let auditor = Auditor::new(anchors).map_err(|e| e.to_string())?;
+    // As `zkscim audit verify` runs it: reading ahead on its own thread.
+    let auditor = Auditor::new(anchors)
+        .map_err(|e| e.to_string())?
+        .with_pipeline(true);
     let input = BufReader::with_capacity(1 << 20, File::open(&path).map_err(|e| e.to_string())?);
     let mut checker =
         RulesChecker::new(root, Settings::default(), None).with_batch_signatures(batch_signatures);

@@ -160,19 +160,27 @@ fn flipped_byte_in_submitted_bytes() {
     let expected = hex::encode(zkscim_proto::log_entry::submitted_hash_of(&e.submitted));
     e.submitted[40] ^= 0x01;
     let found = hex::encode(zkscim_proto::log_entry::submitted_hash_of(&e.submitted));
-    let (report, _) = audit(
-        b.anchors().unwrap(),
-        &b.export_items(0, &items).unwrap(),
-        None,
-    );
-    let f = only(&report);
-    assert_eq!(f.code, "audit.chain.submitted_hash_mismatch");
-    assert_eq!(f.index, Some(5));
-    assert_eq!(f.stage, Stage::Chain);
-    assert_eq!(f.expected, expected);
-    assert_eq!(f.found, found);
-    assert_eq!(report.stage(Stage::Chain), Some(&StageStatus::Failed));
-    assert_eq!(report.stage(Stage::Merkle), Some(&StageStatus::Passed));
+    // Read ahead, the reader thread computes the submitted hash; on one thread, the checks do.
+    for pipelined in [false, true] {
+        let (report, _) = Auditor::new(b.anchors().unwrap())
+            .unwrap()
+            .with_pipeline(pipelined)
+            .audit_with_state(
+                &b.export_items(0, &items).unwrap()[..],
+                None,
+                None,
+                &mut |_| {},
+            )
+            .unwrap();
+        let f = only(&report);
+        assert_eq!(f.code, "audit.chain.submitted_hash_mismatch");
+        assert_eq!(f.index, Some(5));
+        assert_eq!(f.stage, Stage::Chain);
+        assert_eq!(f.expected, expected);
+        assert_eq!(f.found, found);
+        assert_eq!(report.stage(Stage::Chain), Some(&StageStatus::Failed));
+        assert_eq!(report.stage(Stage::Merkle), Some(&StageStatus::Passed));
+    }
 }
 
 #[test]

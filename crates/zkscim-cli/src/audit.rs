@@ -170,8 +170,10 @@ fn verify(args: VerifyArgs, out: &Output) -> Result<(), CliError> {
             .map(|k| log_key(k))
             .collect::<Result<_, _>>()?,
     };
-    let mut auditor =
-        Auditor::new(anchors).map_err(|e| CliError::new("audit.anchors", e).input())?;
+    // Verdicts are re-derived below, so reading ahead on its own thread pays.
+    let mut auditor = Auditor::new(anchors)
+        .map_err(|e| CliError::new("audit.anchors", e).input())?
+        .with_pipeline(true);
     if let Some(state) = &args.state {
         auditor = auditor.with_state_file(state);
     }

@@ -35,7 +35,8 @@ pub fn verify_log(
         log_key,
         witness_keys: Vec::new(),
     })
-    .map_err(|e| CliError::new("audit.anchors", e))?;
+    .map_err(|e| CliError::new("audit.anchors", e))?
+    .with_pipeline(true);
     let server = client.get_json(&format!("/v1/tenants/{tenant}/digest"), None)?;
     let mut expected = [0u8; 32];
     hex::decode_to_slice(
