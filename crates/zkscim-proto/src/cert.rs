@@ -272,9 +272,28 @@ impl CertError {
 /// Most certificates remembered per thread by [`Certificate::parse`] (cleared when full).
 const PARSE_MEMO_CAPACITY: usize = 4096;
 
+/// Bytes of a certificate's end that key [`Certificate::parse`]'s memo: the end of its Ed25519
+/// signature, which differs between any two certificates but a key holder's deliberate
+/// copies, and costs nothing to find (the id would mean a SHA-256 of the whole certificate per
+/// lookup, for every certificate of every statement's chain).
+const MEMO_KEY_BYTES: usize = 32;
+
 thread_local! {
-    static PARSED: std::cell::RefCell<std::collections::HashMap<CertId, Certificate>> =
-        std::cell::RefCell::new(std::collections::HashMap::new());
+    static PARSED: std::cell::RefCell<
+        std::collections::HashMap<[u8; MEMO_KEY_BYTES], Certificate>,
+    > = std::cell::RefCell::new(std::collections::HashMap::new());
+}
+
+/// The memo key of `bytes`: its last [`MEMO_KEY_BYTES`] bytes (zero-padded if shorter).
+fn memo_key(bytes: &[u8]) -> [u8; MEMO_KEY_BYTES] {
+    let mut key = [0u8; MEMO_KEY_BYTES];
+    let tail = bytes
+        .get(bytes.len().saturating_sub(MEMO_KEY_BYTES)..)
+        .unwrap_or_default();
+    if let Some(dst) = key.get_mut(..tail.len()) {
+        dst.copy_from_slice(tail);
+    }
+    key
 }
 
 /// A parsed certificate (signature not yet verified: see [`verify_chain`]). Immutable and
@@ -296,26 +315,26 @@ impl Certificate {
     /// Parses certificate bytes strictly.
     pub fn parse(bytes: &[u8]) -> Result<Certificate, CertError> {
         // Every statement carries its whole chain, so the same few certificates are parsed over
-        // and over (point decompression included). A certificate is content-addressed and its
-        // parse depends on its bytes alone, so a per-thread memo keyed by id is exact; the bytes
-        // are compared too, so not even a hash collision could return another certificate.
-        let id = CertId::of(bytes);
+        // and over (point decompression included). A parse depends on the bytes alone, so a
+        // per-thread memo is exact as long as a hit is checked against the whole bytes, which
+        // it is: certificates sharing a key only replace each other in the memo.
+        let key = memo_key(bytes);
         let hit = PARSED.with(|memo| {
             memo.borrow()
-                .get(&id)
+                .get(&key)
                 .filter(|c| c.inner.bytes == bytes)
                 .cloned()
         });
         if let Some(cert) = hit {
             return Ok(cert);
         }
-        let cert = Certificate::parse_uncached(bytes, id)?;
+        let cert = Certificate::parse_uncached(bytes, CertId::of(bytes))?;
         PARSED.with(|memo| {
             let mut memo = memo.borrow_mut();
             if memo.len() >= PARSE_MEMO_CAPACITY {
                 memo.clear();
             }
-            memo.insert(id, cert.clone());
+            memo.insert(key, cert.clone());
         });
         Ok(cert)
     }
@@ -945,6 +964,18 @@ mod tests {
         assert!(parsed.sign1().verify(&key(2).public_key()).is_err());
         altered.truncate(10);
         assert!(Certificate::parse(&altered).is_err());
+        // Same memo key (the last 32 bytes), different certificate: each parses as itself,
+        // in either order, repeatedly.
+        let mut same_tail = bytes.clone();
+        same_tail[12] ^= 1;
+        assert_eq!(memo_key(&same_tail), memo_key(&bytes));
+        for _ in 0..2 {
+            let other = Certificate::parse(&same_tail);
+            assert!(other.as_ref().map_or(true, |c| c.id() != chain[1].id()));
+            assert_eq!(Certificate::parse(&bytes).unwrap(), chain[1]);
+            assert_eq!(Certificate::parse(&same_tail), other);
+        }
+        assert_eq!(memo_key(&[1, 2, 3])[..3], [1, 2, 3]);
     }
 
     #[test]
