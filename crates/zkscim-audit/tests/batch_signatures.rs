@@ -171,8 +171,17 @@ fn forged_signature_is_reported_at_its_index_in_a_batch() {
     let n = 1_300;
     let ops = operation_indexes(n);
     let forge = [ops[10], ops[700], ops[ops.len() - 3]];
-    let batched = findings_with_forgery(n, &forge, true);
-    let one_by_one = findings_with_forgery(n, &forge, false);
+    assert_forgeries_reported(n, &forge, Forgery::FlippedBit);
+    // A clean run of the same log finds nothing.
+    assert!(findings_with_forgery(n, &[], true).is_empty());
+}
+
+/// Each forged statement is reported as unauthenticated at its own index, and the batched and
+/// one-by-one paths report exactly the same: forging changes nothing else (a later entry may
+/// depend on the forged one, e.g. a patch of the user it created, and both judge it alike).
+fn assert_forgeries_reported(n: u64, forge: &[u64], how: Forgery) {
+    let batched = findings_with(n, forge, true, how);
+    let one_by_one = findings_with(n, forge, false, how);
     let at: Vec<(Option<u64>, &str)> = batched.iter().map(|f| (f.index, f.code.as_str())).collect();
     assert!(
         forge.iter().all(|i| at
@@ -180,11 +189,7 @@ fn forged_signature_is_reported_at_its_index_in_a_batch() {
             .any(|(x, c)| *x == Some(*i) && *c == "audit.verdict.unauthenticated_logged")),
         "{at:?}"
     );
-    // Forging changes nothing else (a later entry may depend on the forged one, e.g. a patch
-    // of the user it created, and both paths judge it alike).
     assert_eq!(batched, one_by_one);
-    // A clean run of the same log finds nothing.
-    assert!(findings_with_forgery(n, &[], true).is_empty());
 }
 
 /// A signature that only strict verification refuses, logged as applied by a server colluding
@@ -193,17 +198,7 @@ fn forged_signature_is_reported_at_its_index_in_a_batch() {
 fn signature_with_identity_r_is_reported_in_a_batch() {
     let n = 1_300;
     let ops = operation_indexes(n);
-    let forge = [ops[20], ops[600]];
-    let batched = findings_with(n, &forge, true, Forgery::IdentityR);
-    let one_by_one = findings_with(n, &forge, false, Forgery::IdentityR);
-    let at: Vec<(Option<u64>, &str)> = batched.iter().map(|f| (f.index, f.code.as_str())).collect();
-    assert!(
-        forge.iter().all(|i| at
-            .iter()
-            .any(|(x, c)| *x == Some(*i) && *c == "audit.verdict.unauthenticated_logged")),
-        "{at:?}"
-    );
-    assert_eq!(batched, one_by_one);
+    assert_forgeries_reported(n, &[ops[20], ops[600]], Forgery::IdentityR);
 }
 
 /// The replayed directory's digest is pinned to the value computed by the earlier in-memory
