@@ -90,7 +90,9 @@ pub struct EntryContext<'a> {
     pub entry_bytes: &'a [u8],
     /// The exact submitted bytes.
     pub submitted: &'a [u8],
-    /// Whether stage 1 accepted this entry (chain link, submitted hash, tenant, genesis).
+    /// Whether stage 1 accepted this entry (chain link, submitted hash, tenant, genesis). A
+    /// checker may rely on it: when true, SHA-256 of `submitted` is `entry.submitted_hash`
+    /// (the rules checker then does not hash the statement again).
     pub chain_ok: bool,
 }
 

@@ -12,7 +12,7 @@ use rand_core::OsRng;
 use zkscim_proto::export;
 use zkscim_proto::keys::PublicKey;
 use zkscim_proto::log_entry::{EntryKind, LogEntry, Outcome};
-use zkscim_rules::prepared::{prepare_batch, Prepared};
+use zkscim_rules::prepared::{prepare_batch, Prepared, Submitted};
 use zkscim_rules::replay::Replayer;
 use zkscim_rules::{Decision, Effect, Settings, Verdict};
 use zkscim_scim::SchemaRegistry;
@@ -64,6 +64,8 @@ struct Job {
     index: u64,
     entry: LogEntry,
     submitted: Vec<u8>,
+    /// SHA-256 of `submitted`, when stage 1 established it (the entry's submitted hash).
+    submitted_hash: Option<[u8; 32]>,
     prepared: Option<Prepared>,
 }
 
@@ -87,11 +89,16 @@ impl Worker {
                     .filter(|(_, j)| j.entry.kind != EntryKind::Certificate)
                     .map(|(i, _)| i)
                     .collect();
-                let bytes: Vec<&[u8]> = statements
+                let submitted: Vec<Submitted<'_>> = statements
                     .iter()
-                    .filter_map(|&i| batch.get(i).map(|j| j.submitted.as_slice()))
+                    .filter_map(|&i| {
+                        batch.get(i).map(|j| Submitted {
+                            bytes: &j.submitted,
+                            sha256: j.submitted_hash,
+                        })
+                    })
                     .collect();
-                let prepared = prepare_batch(&bytes, &root, &mut OsRng);
+                let prepared = prepare_batch(&submitted, &root, &mut OsRng);
                 for (i, p) in statements.into_iter().zip(prepared) {
                     if let Some(j) = batch.get_mut(i) {
                         j.prepared = Some(p);
@@ -360,6 +367,9 @@ impl VerdictChecker for RulesChecker {
             index: ctx.index,
             entry: ctx.entry.clone(),
             submitted: ctx.submitted.to_vec(),
+            // Stage 1 accepted the entry, so SHA-256(submitted) is the entry's submitted hash:
+            // the signature threads need not hash the statement again.
+            submitted_hash: ctx.chain_ok.then_some(ctx.entry.submitted_hash),
             prepared: None,
         };
         match self.pipeline.as_mut() {

@@ -81,6 +81,17 @@ fn sign1_of(statement: &Statement) -> Option<&zkscim_proto::cose::Sign1> {
     }
 }
 
+/// One statement for [`prepare_batch`]: its exact bytes and, when the caller has already
+/// computed it, their SHA-256 (the auditor's first stage does, for every entry it accepts).
+#[derive(Debug, Clone, Copy)]
+pub struct Submitted<'a> {
+    /// The exact statement bytes.
+    pub bytes: &'a [u8],
+    /// SHA-256 of `bytes`, if known. Taken as given: the replay compares it with the entry's
+    /// submitted hash, so it must be the hash of these very bytes.
+    pub sha256: Option<[u8; 32]>,
+}
+
 /// Parses every submitted statement and verifies the signatures of those whose `kid` names the
 /// key their chain empowers (under the tenant `root`): together with
 /// [`zkscim_proto::batch::verify_batch`] (weights from `rng`) when there are at least
@@ -88,19 +99,21 @@ fn sign1_of(statement: &Statement) -> Option<&zkscim_proto::cose::Sign1> {
 /// unpredictable to whoever wrote the statements and arranged them (for an auditor: the server).
 /// Pure; safe to run on any thread.
 pub fn prepare_batch(
-    submitted: &[&[u8]],
+    submitted: &[Submitted<'_>],
     root: &PublicKey,
     rng: &mut impl CryptoRngCore,
 ) -> Vec<Prepared> {
     let mut out: Vec<Prepared> = submitted
         .iter()
-        .map(|bytes| {
-            let statement = envelope::parse_any(bytes);
+        .map(|s| {
+            let statement = envelope::parse_any(s.bytes);
             let touched_and_json = statement.as_ref().ok().and_then(touched_and_json_ahead);
             Prepared {
                 statement,
                 verified_signer: None,
-                submitted_hash: zkscim_proto::log_entry::submitted_hash_of(bytes),
+                submitted_hash: s
+                    .sha256
+                    .unwrap_or_else(|| zkscim_proto::log_entry::submitted_hash_of(s.bytes)),
                 touched_and_json,
             }
         })
