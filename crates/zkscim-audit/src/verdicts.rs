@@ -69,6 +69,14 @@ struct Job {
     prepared: Option<Prepared>,
 }
 
+/// What a signature thread runs on each batch: [`prepare_batch`] with the OS's RNG (tests put a
+/// failing one in its place).
+type Prepare = fn(&[Submitted<'_>], &PublicKey) -> Vec<Prepared>;
+
+fn prepare_with_os_rng(submitted: &[Submitted<'_>], root: &PublicKey) -> Vec<Prepared> {
+    prepare_batch(submitted, root, &mut OsRng)
+}
+
 /// A signature thread: takes batches, parses their statements and verifies their signatures.
 #[derive(Debug)]
 struct Worker {
@@ -78,7 +86,7 @@ struct Worker {
 }
 
 impl Worker {
-    fn start(root: PublicKey) -> Worker {
+    fn start(root: PublicKey, prepare: Prepare) -> Worker {
         let (tx, work) = std::sync::mpsc::sync_channel::<Vec<Job>>(BATCHES_PER_THREAD);
         let (done, rx) = std::sync::mpsc::sync_channel::<Vec<Job>>(BATCHES_PER_THREAD);
         let handle = std::thread::spawn(move || {
@@ -98,7 +106,7 @@ impl Worker {
                         })
                     })
                     .collect();
-                let prepared = prepare_batch(&submitted, &root, &mut OsRng);
+                let prepared = prepare(&submitted, &root);
                 for (i, p) in statements.into_iter().zip(prepared) {
                     if let Some(j) = batch.get_mut(i) {
                         j.prepared = Some(p);
@@ -126,17 +134,21 @@ struct SignaturePipeline {
     filling: Vec<Job>,
     sent: usize,
     received: usize,
+    /// A batch handed to a worker never came back (the worker stopped): its entries were not
+    /// judged, and nothing after them can be.
+    lost: bool,
 }
 
 impl SignaturePipeline {
-    fn start(root: PublicKey) -> SignaturePipeline {
+    fn start(root: PublicKey, prepare: Prepare) -> SignaturePipeline {
         SignaturePipeline {
             workers: (0..SIGNATURE_THREADS)
-                .map(|_| Worker::start(root))
+                .map(|_| Worker::start(root, prepare))
                 .collect(),
             filling: Vec::with_capacity(SIGNATURE_BATCH),
             sent: 0,
             received: 0,
+            lost: false,
         }
     }
 
@@ -160,7 +172,12 @@ impl SignaturePipeline {
         let w = self.workers.get(self.received % n)?;
         let batch = w.rx.recv().ok();
         self.received = self.received.saturating_add(1);
-        batch
+        if batch.is_none() {
+            self.lost = true;
+        }
+        // After a lost batch nothing may be folded: the entries that follow it would be judged
+        // against a state missing the lost ones.
+        batch.filter(|_| !self.lost)
     }
 
     fn send_filling(&mut self, ready: &mut Vec<Vec<Job>>) {
@@ -185,7 +202,9 @@ impl SignaturePipeline {
                 while self.in_flight() > 0 {
                     ready.extend(self.receive());
                 }
-                ready.push(e.0);
+                if !self.lost {
+                    ready.push(e.0);
+                }
             }
             None => {}
         }
@@ -229,6 +248,7 @@ pub struct RulesChecker {
     summary: Summary,
     batch_signatures: bool,
     pipeline: Option<SignaturePipeline>,
+    prepare: Prepare,
 }
 
 impl RulesChecker {
@@ -247,6 +267,7 @@ impl RulesChecker {
             summary: Summary::default(),
             batch_signatures: true,
             pipeline: None,
+            prepare: prepare_with_os_rng,
         }
     }
 
@@ -292,6 +313,25 @@ impl RulesChecker {
             for job in batch {
                 findings.extend(self.fold(job));
             }
+        }
+        if self.pipeline.as_ref().is_some_and(|p| p.lost) {
+            // Never a silent gap: say so, and stop judging (the state would be wrong).
+            self.pipeline = None;
+            self.replayer = None;
+            findings.push(Finding::new(
+                Stage::Verdicts,
+                None,
+                "audit.verdicts.incomplete",
+                "every entry's verdict re-derived",
+                "a signature thread stopped; the entries it held and all after them were not judged",
+            ));
+            findings.push(Finding::new(
+                Stage::Replay,
+                None,
+                "audit.replay.incomplete",
+                "the directory replayed to the end",
+                "the replay stopped where verdicts stopped",
+            ));
         }
         findings
     }
@@ -348,7 +388,7 @@ impl VerdictChecker for RulesChecker {
             );
         }
         if self.batch_signatures {
-            self.pipeline = Some(SignaturePipeline::start(self.root));
+            self.pipeline = Some(SignaturePipeline::start(self.root, self.prepare));
         }
         self.replayer = Some(Replayer::new(
             &header.tenant,
@@ -408,5 +448,54 @@ impl VerdictChecker for RulesChecker {
             _ => {}
         }
         findings
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::panic)]
+
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+    use crate::testkit::{
+        generate_consistent_export, LogBuilder, CONSISTENT_ORIGIN, CONSISTENT_TENANT,
+    };
+    use crate::Auditor;
+
+    /// Prepares as usual, but the second batch's thread dies, as a bug would make it.
+    fn second_batch_fails(submitted: &[Submitted<'_>], root: &PublicKey) -> Vec<Prepared> {
+        static BATCHES: AtomicUsize = AtomicUsize::new(0);
+        if BATCHES.fetch_add(1, Ordering::SeqCst) == 1 {
+            panic!("injected failure of a signature thread (expected by this test)");
+        }
+        prepare_with_os_rng(submitted, root)
+    }
+
+    /// A signature thread that dies takes its batch with it: the audit must say so, stop
+    /// judging (what follows would be judged against a state missing those entries), and never
+    /// report the log clean.
+    #[test]
+    fn a_lost_batch_is_reported_never_skipped() {
+        let bytes = generate_consistent_export(Vec::new(), 3 * SIGNATURE_BATCH as u64).unwrap();
+        let anchors = LogBuilder::new(CONSISTENT_TENANT, CONSISTENT_ORIGIN)
+            .unwrap()
+            .anchors()
+            .unwrap();
+        let mut checker = RulesChecker::new(anchors.root_key, Settings::default(), None);
+        checker.prepare = second_batch_fails;
+        let (report, _) = Auditor::new(anchors)
+            .unwrap()
+            .audit_with_state(&bytes[..], None, Some(&mut checker), &mut |_| {})
+            .unwrap();
+        let codes: Vec<&str> = report.findings.iter().map(|f| f.code.as_str()).collect();
+        assert_eq!(
+            codes,
+            ["audit.verdicts.incomplete", "audit.replay.incomplete"],
+            "{}",
+            report.summary()
+        );
+        assert!(!report.is_clean());
+        assert!(checker.summary().directory_digest.is_none());
     }
 }

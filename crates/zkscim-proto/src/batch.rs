@@ -96,14 +96,17 @@ fn challenge(signature: &[u8; 64], key: &PublicKey, message: [&[u8]; 2]) -> Scal
 const WEIGHT_BYTES: usize = 16;
 
 /// `true` only if every signature in `entries` would pass `verify_strict` (up to the torsion
-/// caveat in the module documentation); `false` if any fails or cannot be batched. An empty batch
-/// is `true`. `rng` supplies the weights: it must be unpredictable to whoever chose the entries.
+/// caveat in the module documentation); `false` if any fails or cannot be batched, or if `rng`
+/// fails (the caller then verifies one by one, as for any failed batch). An empty batch is
+/// `true`. `rng` supplies the weights: it must be unpredictable to whoever chose the entries.
 pub fn verify_batch(entries: &[BatchEntry<'_>], rng: &mut impl CryptoRngCore) -> bool {
     if entries.is_empty() {
         return true;
     }
     let mut randomness = vec![0u8; entries.len() * WEIGHT_BYTES];
-    rng.fill_bytes(&mut randomness);
+    if rng.try_fill_bytes(&mut randomness).is_err() {
+        return false;
+    }
 
     // Points: B, then each R, then each distinct key once.
     let mut scalars: Vec<Scalar> = Vec::with_capacity(entries.len() + 2);
@@ -267,6 +270,36 @@ mod tests {
             }
         }
         unreachable!()
+    }
+
+    /// An RNG that always fails.
+    struct BrokenRng;
+
+    impl rand_core::RngCore for BrokenRng {
+        fn next_u32(&mut self) -> u32 {
+            0
+        }
+        fn next_u64(&mut self) -> u64 {
+            0
+        }
+        fn fill_bytes(&mut self, dest: &mut [u8]) {
+            dest.fill(0);
+        }
+        fn try_fill_bytes(&mut self, _: &mut [u8]) -> Result<(), rand_core::Error> {
+            Err(rand_core::Error::from(
+                std::num::NonZeroU32::new(rand_core::Error::CUSTOM_START).unwrap(),
+            ))
+        }
+    }
+    impl rand_core::CryptoRng for BrokenRng {}
+
+    /// Without randomness there are no safe weights: the batch is refused (never accepted with
+    /// zero or predictable weights), so the caller falls back to strict checks.
+    #[test]
+    fn a_failing_rng_refuses_the_batch() {
+        let signed = honest(16, 2);
+        assert!(verify_batch(&entries(&signed), &mut rng(5)));
+        assert!(!verify_batch(&entries(&signed), &mut BrokenRng));
     }
 
     #[test]
