@@ -27,6 +27,10 @@ pub struct BenchResult {
     /// Peak resident set of the process (VmHWM, MiB; 0 where `/proc` is missing). Includes
     /// the generation when the export was not cached.
     pub peak_mib: f64,
+    /// CPU seconds (user, system) the process spent during the audit, all threads (0 where
+    /// `/proc` is missing). Steadier than the rate on a shared machine: other work takes CPU
+    /// from the audit, it does not add CPU to each entry.
+    pub cpu_seconds: (f64, f64),
     /// The replayed directory digest (hex).
     pub directory_digest: String,
     /// SHA-256 (hex) of the report and the summary as JSON: equal across runs exactly when
@@ -73,11 +77,14 @@ pub fn run_with(n: u64, workdir: &Path, batch_signatures: bool) -> Result<BenchR
     let input = BufReader::with_capacity(1 << 20, File::open(&path).map_err(|e| e.to_string())?);
     let mut checker =
         RulesChecker::new(root, Settings::default(), None).with_batch_signatures(batch_signatures);
+    let cpu_before = process_cpu_seconds();
     let start = Instant::now();
     let (report, _) = auditor
         .audit_with_state(input, None, Some(&mut checker), &mut |_| {})
         .map_err(|e| e.to_string())?;
     let seconds = start.elapsed().as_secs_f64();
+    let cpu_after = process_cpu_seconds();
+    let cpu_seconds = (cpu_after.0 - cpu_before.0, cpu_after.1 - cpu_before.1);
     if !report.is_clean() {
         return Err(format!(
             "the audit of {} is not clean: {:?}",
@@ -92,11 +99,31 @@ pub fn run_with(n: u64, workdir: &Path, batch_signatures: bool) -> Result<BenchR
         seconds,
         entries_per_sec: n as f64 / seconds.max(1e-9),
         peak_mib: peak_rss_mib(),
+        cpu_seconds,
         directory_digest: summary.directory_digest.clone().unwrap_or_default(),
         outcome_fingerprint: hex::encode(zkscim_proto::log_entry::submitted_hash_of(
             outcome.as_bytes(),
         )),
     })
+}
+
+/// The process's CPU seconds so far, (user, system), from `/proc/self/stat` (clock ticks taken
+/// as 100 per second; zeros when unknown).
+pub fn process_cpu_seconds() -> (f64, f64) {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return (0.0, 0.0);
+    };
+    // Fields after the parenthesised command: utime is field 14, stime 15 (1-based).
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or_default();
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| -> f64 {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+            / 100.0
+    };
+    (ticks(11), ticks(12))
 }
 
 /// The process's peak resident set (VmHWM) in MiB, 0 when unknown.

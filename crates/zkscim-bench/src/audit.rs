@@ -49,6 +49,13 @@ pub fn run(args: AuditArgs) -> Result<(), String> {
             "batch signatures on worker threads"
         }
     );
+    let (user, system) = result.cpu_seconds;
+    eprintln!(
+        "CPU {:.2} s user + {:.2} s system: {:.1} µs per entry on all threads",
+        user,
+        system,
+        (user + system) * 1e6 / result.entries.max(1) as f64
+    );
     eprintln!(
         "directory digest {}, outcome fingerprint {}",
         result.directory_digest, result.outcome_fingerprint

@@ -81,3 +81,42 @@ fn ingest_smoke_batches_and_prefill() {
         "{stdout}"
     );
 }
+
+/// A small audit run generates its export, audits it clean (the bench fails otherwise), reports
+/// its CPU, and ends with a well-formed `audit:` line; a second run reuses the export and
+/// reports the same outcome.
+#[test]
+fn audit_smoke() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = || {
+        let out = Command::new(env!("CARGO_BIN_EXE_zkscim-bench"))
+            .args(["audit", "--entries", "600", "--workdir"])
+            .arg(dir.path())
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(out.status.success(), "stdout:\n{stdout}\nstderr:\n{stderr}");
+        (stdout, stderr)
+    };
+    let (stdout, stderr) = run();
+    let last = stdout.lines().last().unwrap();
+    let parts: Vec<&str> = last.split_whitespace().collect();
+    assert_eq!(parts.len(), 6, "{last}");
+    assert_eq!(
+        (parts[0], parts[2], parts[3], parts[5]),
+        ("audit:", "entries/s", "peak", "MiB")
+    );
+    assert!(parts[1].parse::<f64>().unwrap() > 0.0, "{last}");
+    assert!(stderr.contains("µs per entry on all threads"), "{stderr}");
+    assert!(stderr.contains("generating a 600-entry export"), "{stderr}");
+    let fingerprint = |s: &str| {
+        s.lines()
+            .find(|l| l.contains("outcome fingerprint"))
+            .unwrap()
+            .to_owned()
+    };
+    let (_, again) = run();
+    assert!(!again.contains("generating"), "{again}");
+    assert_eq!(fingerprint(&stderr), fingerprint(&again));
+}
