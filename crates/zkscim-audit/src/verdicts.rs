@@ -249,6 +249,8 @@ pub struct RulesChecker {
     batch_signatures: bool,
     pipeline: Option<SignaturePipeline>,
     prepare: Prepare,
+    /// The signer's chain labels joined, for [`Summary::keys`] (reused across entries).
+    who: String,
 }
 
 impl RulesChecker {
@@ -268,6 +270,7 @@ impl RulesChecker {
             batch_signatures: true,
             pipeline: None,
             prepare: prepare_with_os_rng,
+            who: String::new(),
         }
     }
 
@@ -342,15 +345,29 @@ impl RulesChecker {
     }
 
     fn record(&mut self, index: u64, labels: &[String], break_glass: bool, decision: &Decision) {
-        let who = if labels.is_empty() {
-            "root".to_owned()
-        } else {
-            labels.join(" → ")
+        // Built in a buffer kept across entries: nearly every entry's signer is one seen before.
+        self.who.clear();
+        if labels.is_empty() {
+            self.who.push_str("root");
+        }
+        for (i, label) in labels.iter().enumerate() {
+            if i > 0 {
+                self.who.push_str(" → ");
+            }
+            self.who.push_str(label);
+        }
+        if !self.summary.keys.contains_key(self.who.as_str()) {
+            self.summary.keys.insert(
+                self.who.clone(),
+                KeyActivity {
+                    first_index: index,
+                    ..KeyActivity::default()
+                },
+            );
+        }
+        let Some(activity) = self.summary.keys.get_mut(self.who.as_str()) else {
+            return;
         };
-        let activity = self.summary.keys.entry(who).or_insert(KeyActivity {
-            first_index: index,
-            ..KeyActivity::default()
-        });
         activity.last_index = index;
         match &decision.verdict {
             Verdict::Applied { effects, .. } => {

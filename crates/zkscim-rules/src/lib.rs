@@ -929,21 +929,22 @@ fn decide_operation(
             touched.insert(members);
         }
     }
-    let touched_vec: Vec<AttrPath> = touched.iter().cloned().collect();
+    // Sorted and distinct, as the set was; moved, not copied.
+    let touched: Vec<AttrPath> = touched.into_iter().collect();
     if let Err(e) = v
         .chain()
         .scope
-        .check_action(body.operation(), rtype, id, &touched_vec)
+        .check_action(body.operation(), rtype, id, &touched)
     {
         return refuse(Refusal::new(e.code(), 403, e.to_string()));
     }
     // Privileged groups: a membership change (a group delete included) needs that many distinct
     // approvers, the signer counting as one.
-    let touches_members = is_group && touched_vec.iter().any(AttrPath::touches_members);
+    let touches_members = is_group && touched.iter().any(AttrPath::touches_members);
     let mut approvers: Option<Vec<Approver>> = None;
     if touches_members {
         if let Some(required) = tenant.privileged_groups.approvers_for(id) {
-            let found = valid_approvers(v, tenant, view, now, &touched_vec)?;
+            let found = valid_approvers(v, tenant, view, now, &touched)?;
             let count = 1 + found.len();
             if count < usize::from(required) {
                 return refuse(Refusal::new(
@@ -1086,7 +1087,7 @@ fn decide_operation(
             // Or a co-signature from a key that has it (DESIGN §4).
             let found = match approvers.take() {
                 Some(found) => found,
-                None => valid_approvers(v, tenant, view, now, &touched_vec)?,
+                None => valid_approvers(v, tenant, view, now, &touched)?,
             };
 
             if !found.iter().any(|a| a.scope.has(Capability::Reactivate)) {
@@ -1879,7 +1880,7 @@ fn with_leaf_protections<T>(
 /// clear values of unique clear attributes.
 fn resolve_indexes(
     body: &OperationBody,
-    touched: &BTreeSet<AttrPath>,
+    touched: &[AttrPath],
     profile: &ProtectionProfile,
     rs: &ResourceSchema,
     result: &Json,
