@@ -110,9 +110,12 @@ pub fn run_with(n: u64, workdir: &Path, batch_signatures: bool) -> Result<BenchR
 /// The process's CPU seconds so far, (user, system), from `/proc/self/stat` (clock ticks taken
 /// as 100 per second; zeros when unknown).
 pub fn process_cpu_seconds() -> (f64, f64) {
-    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
-        return (0.0, 0.0);
-    };
+    std::fs::read_to_string("/proc/self/stat").map_or((0.0, 0.0), |s| stat_cpu_seconds(&s))
+}
+
+/// (user, system) CPU seconds from the text of a `/proc/<pid>/stat` or `/proc/<pid>/task/<tid>/stat`
+/// file (clock ticks taken as 100 per second; zeros for fields that do not parse).
+pub fn stat_cpu_seconds(stat: &str) -> (f64, f64) {
     // Fields after the parenthesised command: utime is field 14, stime 15 (1-based).
     let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or_default();
     let fields: Vec<&str> = rest.split_whitespace().collect();
@@ -137,4 +140,16 @@ pub fn peak_rss_mib() -> f64 {
                 .and_then(|kb| kb.parse::<f64>().ok())
         })
         .map_or(0.0, |kb| kb / 1024.0)
+}
+
+#[cfg(test)]
+mod tests {
+    /// utime and stime are fields 14 and 15, counted after the command's closing parenthesis
+    /// (a command may itself hold spaces and parentheses).
+    #[test]
+    fn cpu_seconds_from_a_stat_line() {
+        let stat = "4242 (zk (bench) x) R 1 4242 4242 0 -1 4194560 100 0 0 0 250 75 0 0 20 0 4 0";
+        assert_eq!(super::stat_cpu_seconds(stat), (2.5, 0.75));
+        assert_eq!(super::stat_cpu_seconds("garbage"), (0.0, 0.0));
+    }
 }

@@ -215,11 +215,8 @@ pub fn open_authority(db: &Path, log_key: &SigningKey) -> Result<Authority, Stri
 /// `/proc` (Linux; zero elsewhere). Clock ticks are taken as 100 per second.
 pub fn cpu_seconds(pid: u32) -> (f64, f64) {
     let ticks = |stat: &str| -> f64 {
-        // Fields after the parenthesised command: state is field 3, utime 14, stime 15.
-        let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or_default();
-        let f: Vec<&str> = rest.split_whitespace().collect();
-        let get = |i: usize| -> f64 { f.get(i).and_then(|v| v.parse().ok()).unwrap_or(0.0) };
-        (get(11) + get(12)) / 100.0
+        let (user, system) = zkscim_audit::bench::stat_cpu_seconds(stat);
+        user + system
     };
     let total = std::fs::read_to_string(format!("/proc/{pid}/stat"))
         .map(|s| ticks(&s))
