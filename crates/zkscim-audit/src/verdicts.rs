@@ -196,15 +196,13 @@ impl SignaturePipeline {
             .map(|tx| tx.send(batch));
         match sent {
             Some(Ok(())) => self.sent = self.sent.saturating_add(1),
-            // A worker is gone (they never stop on their own): fold this batch unprepared,
-            // after everything before it.
-            Some(Err(e)) => {
+            // A worker is gone. Workers stop only by failing on a batch they hold, so that batch
+            // is lost: receive what came before it, and fold nothing from here on.
+            Some(Err(_)) => {
                 while self.in_flight() > 0 {
                     ready.extend(self.receive());
                 }
-                if !self.lost {
-                    ready.push(e.0);
-                }
+                self.lost = true;
             }
             None => {}
         }
@@ -249,8 +247,6 @@ pub struct RulesChecker {
     batch_signatures: bool,
     pipeline: Option<SignaturePipeline>,
     prepare: Prepare,
-    /// The signer's chain labels joined, for [`Summary::keys`] (reused across entries).
-    who: String,
 }
 
 impl RulesChecker {
@@ -270,7 +266,6 @@ impl RulesChecker {
             batch_signatures: true,
             pipeline: None,
             prepare: prepare_with_os_rng,
-            who: String::new(),
         }
     }
 
@@ -345,29 +340,15 @@ impl RulesChecker {
     }
 
     fn record(&mut self, index: u64, labels: &[String], break_glass: bool, decision: &Decision) {
-        // Built in a buffer kept across entries: nearly every entry's signer is one seen before.
-        self.who.clear();
-        if labels.is_empty() {
-            self.who.push_str("root");
-        }
-        for (i, label) in labels.iter().enumerate() {
-            if i > 0 {
-                self.who.push_str(" → ");
-            }
-            self.who.push_str(label);
-        }
-        if !self.summary.keys.contains_key(self.who.as_str()) {
-            self.summary.keys.insert(
-                self.who.clone(),
-                KeyActivity {
-                    first_index: index,
-                    ..KeyActivity::default()
-                },
-            );
-        }
-        let Some(activity) = self.summary.keys.get_mut(self.who.as_str()) else {
-            return;
+        let who = if labels.is_empty() {
+            "root".to_owned()
+        } else {
+            labels.join(" → ")
         };
+        let activity = self.summary.keys.entry(who).or_insert(KeyActivity {
+            first_index: index,
+            ..KeyActivity::default()
+        });
         activity.last_index = index;
         match &decision.verdict {
             Verdict::Applied { effects, .. } => {

@@ -5,8 +5,7 @@
 //! log. The cache only speeds up proofs; every node it holds is also in the store, and a cache
 //! miss falls back to the store.
 
-use std::cell::RefCell;
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 
 use zkscim_proto::checkpoint::Checkpoint;
 use zkscim_proto::log_entry::ZERO_HASH;
@@ -18,9 +17,6 @@ use crate::store::{LogHead, Reader, StoreError};
 /// How many of the most recent completed nodes each level keeps in memory. Receipts need the
 /// siblings of recent leaves, which are always among the last few nodes of each level.
 const RECENT_NODES_PER_LEVEL: usize = 4096;
-
-/// How many nodes read from the store [`FetchedNodes`] keeps before starting over.
-const FETCHED_NODES_MAX: usize = 4096;
 
 /// Why log bookkeeping failed.
 #[derive(Debug, thiserror::Error)]
@@ -89,46 +85,13 @@ impl NodeCache {
     }
 }
 
-/// Nodes a proof had to read from the store, kept because nodes never change. The siblings of
-/// recent leaves at high levels were completed long ago: after a restart none of them is among
-/// the recent nodes, and every receipt would read the same ones from the store again (at a
-/// 10^6-entry log that was an eighth of the writer's time). Cleared when full, so it stays small.
-#[derive(Debug, Default, Clone)]
-pub struct FetchedNodes(RefCell<HashMap<(u32, u64), Hash>>);
-
-impl FetchedNodes {
-    fn get(&self, level: u32, index: u64) -> Option<Hash> {
-        self.0.borrow().get(&(level, index)).copied()
-    }
-
-    fn keep(&self, level: u32, index: u64, hash: Hash) {
-        let mut map = self.0.borrow_mut();
-        if map.len() >= FETCHED_NODES_MAX {
-            map.clear();
-        }
-        map.insert((level, index), hash);
-    }
-
-    /// How many nodes are kept.
-    pub fn len(&self) -> usize {
-        self.0.borrow().len()
-    }
-
-    /// Whether none is kept.
-    pub fn is_empty(&self) -> bool {
-        self.0.borrow().is_empty()
-    }
-}
-
-/// Nodes from the caches, else from a store reader.
+/// Nodes from the cache, else from a store reader.
 #[derive(Debug)]
 pub struct LogNodes<'a> {
     /// Tenant whose tree this is.
     pub tenant: &'a str,
     /// Recent nodes.
     pub cache: &'a NodeCache,
-    /// Older nodes read from the store before.
-    pub fetched: &'a FetchedNodes,
     /// Fallback.
     pub reader: Option<&'a Reader>,
 }
@@ -140,9 +103,6 @@ impl NodeSource for LogNodes<'_> {
         if let Some(hash) = self.cache.get(level, index) {
             return Ok(hash);
         }
-        if let Some(hash) = self.fetched.get(level, index) {
-            return Ok(hash);
-        }
         let missing = |reason: &str| LogError::Node {
             level,
             index,
@@ -151,11 +111,9 @@ impl NodeSource for LogNodes<'_> {
         let reader = self
             .reader
             .ok_or_else(|| missing("not cached and no store reader"))?;
-        let hash = reader
+        reader
             .node(self.tenant, level, index)?
-            .ok_or_else(|| missing("not in the store"))?;
-        self.fetched.keep(level, index, hash);
-        Ok(hash)
+            .ok_or_else(|| missing("not in the store"))
     }
 }
 
@@ -169,7 +127,6 @@ pub struct TenantLog {
     frontier: Frontier,
     last_entry_hash: Hash,
     cache: NodeCache,
-    fetched: FetchedNodes,
     checkpoint: String,
 }
 
@@ -182,7 +139,6 @@ impl TenantLog {
             frontier: Frontier::new(),
             last_entry_hash: ZERO_HASH,
             cache: NodeCache::default(),
-            fetched: FetchedNodes::default(),
             checkpoint: String::new(),
         }
     }
@@ -197,13 +153,27 @@ impl TenantLog {
                 head.size
             )));
         }
+        // The receipts of leaves appended from now on need, of the nodes completed before, only
+        // the frontier's: every older sibling on their paths is a perfect subtree of the tree
+        // as it is now (one per set bit of the size). Seeded here, no receipt reads the store.
+        let mut cache = NodeCache::default();
+        let size = frontier.size();
+        let levels = (0..u64::BITS)
+            .rev()
+            .filter(|level| (size >> level) & 1 == 1);
+        for (level, hash) in levels.zip(frontier.hashes()) {
+            cache.insert(&CompletedNode {
+                level,
+                index: (size >> level) - 1,
+                hash: *hash,
+            });
+        }
         Ok(TenantLog {
             tenant: tenant.to_owned(),
             origin,
             frontier,
             last_entry_hash: head.last_entry_hash,
-            cache: NodeCache::default(),
-            fetched: FetchedNodes::default(),
+            cache,
             checkpoint: head.checkpoint.clone(),
         })
     }
@@ -250,11 +220,6 @@ impl TenantLog {
         Ok(note)
     }
 
-    /// How many old nodes proofs have read from the store and kept.
-    pub fn fetched_nodes(&self) -> usize {
-        self.fetched.len()
-    }
-
     /// The latest signed checkpoint.
     pub fn checkpoint(&self) -> &str {
         &self.checkpoint
@@ -279,7 +244,6 @@ impl TenantLog {
         let nodes = LogNodes {
             tenant: &self.tenant,
             cache: &self.cache,
-            fetched: &self.fetched,
             reader,
         };
         merkle::inclusion_proof(&nodes, index, self.size()).map_err(proof_error)
@@ -319,24 +283,11 @@ mod tests {
         assert_eq!(resumed.checkpoint(), log.checkpoint());
     }
 
+    /// After a restart the cache holds the frontier's nodes: receipts of new leaves need no
+    /// store at all (at a 10^6-entry log, reading old siblings once cost an eighth of the
+    /// writer), while proofs of older leaves still come from it.
     #[test]
-    fn fetched_nodes_stay_bounded() {
-        let fetched = FetchedNodes::default();
-        for i in 0..(FETCHED_NODES_MAX as u64 * 3 + 7) {
-            fetched.keep(20, i, [1; 32]);
-            assert!(fetched.len() <= FETCHED_NODES_MAX);
-        }
-        // The newest is always kept.
-        assert_eq!(
-            fetched.get(20, FETCHED_NODES_MAX as u64 * 3 + 6),
-            Some([1; 32])
-        );
-    }
-
-    /// After a restart the recent-node cache is empty: a receipt's old siblings come from the
-    /// store once, and later receipts reuse them instead of reading the store again.
-    #[test]
-    fn resumed_log_reads_old_nodes_from_the_store_once() {
+    fn resumed_log_serves_receipts_without_the_store() {
         use crate::store::{SqliteStore, Store};
         let dir = tempfile::tempdir().unwrap();
         let mut store = SqliteStore::open(&dir.path().join("z.db")).unwrap();
@@ -356,25 +307,25 @@ mod tests {
                 }
                 txn.commit().unwrap();
             };
+        // 20,000 = 0b100111000100000: five frontier nodes, at levels 14, 11, 10, 9 and 5.
         append(&mut log, &mut store, &mut leaves, 20_000);
         let reader = store.reader().unwrap();
         let mut resumed = TenantLog::resume("acme", "test/acme".into(), &log.head()).unwrap();
         assert!(
             resumed.inclusion_proof(19_999, None).is_err(),
-            "needs the store"
+            "an old leaf's proof needs the store"
         );
-        append(&mut resumed, &mut store, &mut leaves, 1);
         let root = resumed.root();
-        let proof = resumed.inclusion_proof(20_000, Some(&reader)).unwrap();
-        merkle::verify_inclusion(&leaves[20_000], 20_000, 20_001, &proof, &root).unwrap();
-        let kept = resumed.fetched_nodes();
-        assert!(kept > 0, "old siblings came from the store");
-        // The next receipts need the same old siblings: nothing more is read from the store,
-        // so they are served even without a reader.
-        append(&mut resumed, &mut store, &mut leaves, 1);
-        let root = resumed.root();
-        let proof = resumed.inclusion_proof(20_001, None).unwrap();
-        merkle::verify_inclusion(&leaves[20_001], 20_001, 20_002, &proof, &root).unwrap();
-        assert_eq!(resumed.fetched_nodes(), kept);
+        let proof = resumed.inclusion_proof(19_999, Some(&reader)).unwrap();
+        merkle::verify_inclusion(&leaves[19_999], 19_999, 20_000, &proof, &root).unwrap();
+        // New leaves, across the completion of higher subtrees: no reader given.
+        for _ in 0..40 {
+            append(&mut resumed, &mut store, &mut leaves, 1);
+            let size = resumed.size();
+            let root = resumed.root();
+            let index = size - 1;
+            let proof = resumed.inclusion_proof(index, None).unwrap();
+            merkle::verify_inclusion(&leaves[index as usize], index, size, &proof, &root).unwrap();
+        }
     }
 }

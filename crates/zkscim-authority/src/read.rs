@@ -110,7 +110,8 @@ impl Authority {
             .scope
             .check_action(zkscim_proto::scope::Operation::Read, resource_type, "", &[])
             .map_err(|e| ReadAuthError::new(403, e.code(), e.to_string()))?;
-        // Last, so that only a request that would be served uses up its nonce.
+        // Last, so that a request refused for its authorisation does not use up its nonce
+        // (one authorised and then refused for its content, a bad filter say, does).
         let header = verified.header();
         self.inner
             .read_nonces

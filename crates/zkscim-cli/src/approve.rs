@@ -35,13 +35,8 @@ pub struct ApproveArgs {
 
 pub fn run(a: ApproveArgs, out: &Output) -> Result<(), CliError> {
     let (_, statement) = crate::submit::read_statement(&a.file)?;
-    let what = match &statement {
-        Statement::Operation(s) => format!(
-            "{} of {} {}",
-            s.body().operation(),
-            s.body().resource_type,
-            s.body().resource_id
-        ),
+    let what = match (&statement, crate::submit::describe(&statement)) {
+        (Statement::Operation(_), Some(what)) => what,
         _ => {
             return Err(CliError::new(
                 "approve.kind",
@@ -78,10 +73,7 @@ pub fn run(a: ApproveArgs, out: &Output) -> Result<(), CliError> {
         ),
         None => format!(
             "signed the approval of the {what} → {}",
-            a.out
-                .as_ref()
-                .map(|p| p.display().to_string())
-                .unwrap_or_default()
+            signer::written_to(a.out.as_deref())
         ),
     };
     out.result(

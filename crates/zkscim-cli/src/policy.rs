@@ -195,10 +195,7 @@ pub fn run(a: PolicyArgs, out: &Output) -> Result<(), CliError> {
         ),
         None => format!(
             "signed the tenant policy ({caps_text}) → {}",
-            a.out
-                .as_ref()
-                .map(|p| p.display().to_string())
-                .unwrap_or_default()
+            signer::written_to(a.out.as_deref())
         ),
     };
     out.result(

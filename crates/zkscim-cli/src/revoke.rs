@@ -109,7 +109,7 @@ pub fn run(a: RevokeArgs, out: &Output) -> Result<(), CliError> {
         ),
         None => format!(
             "signed the revocation of {name} → {}",
-            a.out.as_ref().map(|p| p.display().to_string()).unwrap_or_default()
+            signer::written_to(a.out.as_deref())
         ),
     };
     out.result(

@@ -124,6 +124,11 @@ pub fn deliver(
     Ok(applied)
 }
 
+/// Where [`deliver`] wrote a statement it did not submit, for the command's message.
+pub fn written_to(out: Option<&std::path::Path>) -> String {
+    out.map(|p| p.display().to_string()).unwrap_or_default()
+}
+
 /// The error when no server is known.
 pub fn no_server(cfg: &crate::config::Config) -> CliError {
     CliError::new("input.server", "no server to talk to")

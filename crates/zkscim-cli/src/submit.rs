@@ -45,12 +45,10 @@ pub fn read_statement(path: &std::path::Path) -> Result<(Vec<u8>, Statement), Cl
     Ok((bytes, statement))
 }
 
-pub fn run(a: SubmitArgs, out: &Output) -> Result<(), CliError> {
-    let cfg = Config::load()?;
-    let dir = cfg.tenant_dir_or(a.tenant_dir)?;
-    let tenant = TenantDir::load(&dir)?;
-    let (bytes, statement) = read_statement(&a.file)?;
-    let what = match &statement {
+/// What a statement does, in words, for the statements `zkscim submit` sends (`None` for a
+/// genesis or a read request).
+pub fn describe(statement: &Statement) -> Option<String> {
+    Some(match statement {
         Statement::Operation(s) => format!(
             "{} of {} {}",
             s.body().operation(),
@@ -63,14 +61,22 @@ pub fn run(a: SubmitArgs, out: &Output) -> Result<(), CliError> {
             "approval of statement {}",
             hex::encode(s.body().approves.get(..8).unwrap_or_default())
         ),
-        Statement::Genesis(_) | Statement::ReadRequest(_) => {
-            return Err(CliError::new(
-                "submit.kind",
-                format!("{} is a genesis or a read request", a.file.display()),
-            )
-            .hint("submit a genesis with `zkscim tenant register`; reads are sent by `zkscim get` and `zkscim list`")
-            .input())
-        }
+        Statement::Genesis(_) | Statement::ReadRequest(_) => return None,
+    })
+}
+
+pub fn run(a: SubmitArgs, out: &Output) -> Result<(), CliError> {
+    let cfg = Config::load()?;
+    let dir = cfg.tenant_dir_or(a.tenant_dir)?;
+    let tenant = TenantDir::load(&dir)?;
+    let (bytes, statement) = read_statement(&a.file)?;
+    let Some(what) = describe(&statement) else {
+        return Err(CliError::new(
+            "submit.kind",
+            format!("{} is a genesis or a read request", a.file.display()),
+        )
+        .hint("submit a genesis with `zkscim tenant register`; reads are sent by `zkscim get` and `zkscim list`")
+        .input());
     };
     if statement.header().tenant != tenant.tenant {
         return Err(CliError::new(

@@ -114,8 +114,8 @@ pub fn verify_batch(entries: &[BatchEntry<'_>], rng: &mut impl CryptoRngCore) ->
     scalars.push(Scalar::ZERO);
     points.push(ED25519_BASEPOINT_POINT);
     let mut base_coefficient = Scalar::ZERO;
-    let mut key_terms: Vec<(EdwardsPoint, Scalar)> = Vec::new();
-    let mut key_slot: HashMap<KeyId, usize> = HashMap::new();
+    // Per distinct key: its point and Σ zᵢkᵢ over its signatures.
+    let mut key_terms: HashMap<KeyId, (EdwardsPoint, Scalar)> = HashMap::new();
 
     for (entry, weight_bytes) in entries.iter().zip(randomness.chunks_exact(WEIGHT_BYTES)) {
         let Some((r, s)) = strict_parts(entry.signature) else {
@@ -128,18 +128,15 @@ pub fn verify_batch(entries: &[BatchEntry<'_>], rng: &mut impl CryptoRngCore) ->
         base_coefficient += z * s;
         scalars.push(z);
         points.push(r);
-        let slot = *key_slot.entry(entry.key.key_id()).or_insert_with(|| {
-            key_terms.push((entry.key.as_dalek().to_edwards(), Scalar::ZERO));
-            key_terms.len() - 1
-        });
-        if let Some((_, coefficient)) = key_terms.get_mut(slot) {
-            *coefficient += z * k;
-        }
+        key_terms
+            .entry(entry.key.key_id())
+            .or_insert_with(|| (entry.key.as_dalek().to_edwards(), Scalar::ZERO))
+            .1 += z * k;
     }
     if let Some(first) = scalars.first_mut() {
         *first = -base_coefficient;
     }
-    for (point, coefficient) in key_terms {
+    for (point, coefficient) in key_terms.into_values() {
         points.push(point);
         scalars.push(coefficient);
     }

@@ -1301,9 +1301,20 @@ impl ProtectionProfile {
         path: &str,
         value: &str,
     ) -> Result<(), ProfileViolation> {
+        let (path, protection) = self.leaf_protection(resource_type, path)?;
+        check_value_against(protection, resource_type, &path, value)
+    }
+
+    /// The part of [`ProtectionProfile::check_value`] that depends on the path alone: the
+    /// normalised path and its protection (the rules memoise it per path).
+    pub fn leaf_protection(
+        &self,
+        resource_type: &str,
+        path: &str,
+    ) -> Result<(String, Protection), PathError> {
         let path = normalize_attribute_path(path)?;
         let protection = self.protection_normalised(resource_type, &path);
-        check_value_against(protection, resource_type, &path, value)
+        Ok((path, protection))
     }
 
     /// Checks a blind index sent beside the sealed value of `path`: the attribute must be

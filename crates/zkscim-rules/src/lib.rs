@@ -250,6 +250,20 @@ pub enum Verification {
 }
 
 impl Verification {
+    /// The verified delegation chain of a chained statement (`None` for genesis, refusals and
+    /// forgeries).
+    pub fn chain(&self) -> Option<&VerifiedChain> {
+        match self {
+            Verification::Operation(v) => Some(v.chain()),
+            Verification::Revocation(v) => Some(v.chain()),
+            Verification::Policy(v) => Some(v.chain()),
+            Verification::Approval(v) => Some(v.chain()),
+            Verification::Forged(_) | Verification::Genesis(_) | Verification::Refused { .. } => {
+                None
+            }
+        }
+    }
+
     /// The entry kind a logged verdict on this statement gets.
     pub fn entry_kind(&self) -> EntryKind {
         match self {
@@ -408,39 +422,24 @@ pub fn verify_owned(
             Err((_, e)) => Verification::Forged(e),
         }
     }
+    // The same variant name on both sides: `Statement::X` in, `Verification::X` out.
+    macro_rules! chained {
+        ($signed:expr, $variant:ident) => {
+            finish(
+                $signed,
+                &ctx,
+                settings,
+                cache,
+                |v| Verification::$variant(Box::new(v)),
+                Statement::$variant,
+            )
+        };
+    }
     match statement {
-        Statement::Operation(s) => finish(
-            s,
-            &ctx,
-            settings,
-            cache,
-            |v| Verification::Operation(Box::new(v)),
-            Statement::Operation,
-        ),
-        Statement::Revocation(s) => finish(
-            s,
-            &ctx,
-            settings,
-            cache,
-            |v| Verification::Revocation(Box::new(v)),
-            Statement::Revocation,
-        ),
-        Statement::Policy(s) => finish(
-            s,
-            &ctx,
-            settings,
-            cache,
-            |v| Verification::Policy(Box::new(v)),
-            Statement::Policy,
-        ),
-        Statement::Approval(s) => finish(
-            s,
-            &ctx,
-            settings,
-            cache,
-            |v| Verification::Approval(Box::new(v)),
-            Statement::Approval,
-        ),
+        Statement::Operation(s) => chained!(s, Operation),
+        Statement::Revocation(s) => chained!(s, Revocation),
+        Statement::Policy(s) => chained!(s, Policy),
+        Statement::Approval(s) => chained!(s, Approval),
         // Matched above.
         other => verify(&other, tenant, route_tenant, now, settings, cache),
     }
@@ -1338,8 +1337,7 @@ fn valid_approvers(
     now: u64,
     touched: &[AttrPath],
 ) -> Result<Vec<Approver>, StateError> {
-    use sha2::Digest as _;
-    let hash: [u8; 32] = sha2::Sha256::digest(v.signed().bytes()).into();
+    let hash = zkscim_proto::log_entry::submitted_hash_of(v.signed().bytes());
     let body = v.body();
     let signer = v.signer().key_id();
     let ctx = ChainContext {
@@ -1826,9 +1824,9 @@ impl LeafChecks<'_> {
             Refusal::new(v.code(), 400, v.to_string()).scim("invalidValue")
         };
         let derive = || {
-            let protection = self.profile.protection(self.rtype, path)?;
-            let normalised = seal::normalize_attribute_path(path)?;
-            Ok((normalised.into_boxed_str(), protection))
+            self.profile
+                .leaf_protection(self.rtype, path)
+                .map(|(normalised, protection)| (normalised.into_boxed_str(), protection))
         };
         let fresh;
         let leaf = match self.memo.get(path) {
@@ -2023,6 +2021,29 @@ impl DirectoryDigest {
 mod tests {
     use serde_json::{json, Value as Json};
     use zkscim_proto::seal::{Protection, ProtectionProfile};
+
+    /// Hostile input with endless distinct paths cannot grow the memo past its bound, and the
+    /// leaves past the bound are still checked, exactly.
+    #[test]
+    fn the_leaf_memo_stays_bounded() {
+        let mut profile = ProtectionProfile::new(Protection::Clear);
+        profile
+            .set_rule(Some("Agent"), "zlast", Protection::Sealed)
+            .unwrap();
+        let mut body = serde_json::Map::new();
+        for i in 0..(super::LEAF_MEMO_PATHS + 200) {
+            body.insert(format!("a{i}"), json!("clear"));
+        }
+        // Walked last (the map is ordered), once the memo is full.
+        body.insert("zlast".to_owned(), json!("clear"));
+        let body = Json::Object(body);
+        let refused = super::check_profile(&profile, "Agent", &body).unwrap_err();
+        assert_eq!(refused.code, "profile.clear_value_refused");
+        assert!(refused.detail.contains("zlast"), "{}", refused.detail);
+        let held =
+            super::LEAF_PROTECTIONS.with(|m| m.borrow().by_type.get("Agent").map(|p| p.len()));
+        assert_eq!(held, Some(super::LEAF_MEMO_PATHS));
+    }
 
     /// The leak guard's memo answers exactly as `ProtectionProfile::check_value` does, for the
     /// profile in force: the same path checked under another profile, or resource type, on the

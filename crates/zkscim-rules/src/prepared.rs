@@ -118,51 +118,46 @@ pub fn prepare_batch(
             }
         })
         .collect();
-    // (index, signer, Sig_structure up to the payload, signature)
-    let mut todo: Vec<(usize, PublicKey, Vec<u8>, [u8; 64])> = Vec::with_capacity(out.len());
-    for (i, p) in out.iter().enumerate() {
-        let Ok(statement) = &p.statement else {
-            continue;
-        };
-        let (Some(signer), Some(sign1)) = (expected_signer(statement, root), sign1_of(statement))
-        else {
-            continue;
-        };
-        if sign1.kid != signer.key_id() {
-            continue;
-        }
-        let (prefix, _) = sign1.to_be_signed_parts();
-        todo.push((i, signer, prefix, sign1.signature));
-    }
-    let batch_ok = todo.len() >= MIN_BATCH && {
-        let entries: Vec<BatchEntry<'_>> = todo
+    // (index, signer, its Sign1)
+    let candidates: Vec<(usize, PublicKey, &zkscim_proto::cose::Sign1)> = out
+        .iter()
+        .enumerate()
+        .filter_map(|(i, p)| {
+            let statement = p.statement.as_ref().ok()?;
+            let signer = expected_signer(statement, root)?;
+            let sign1 = sign1_of(statement)?;
+            (sign1.kid == signer.key_id()).then_some((i, signer, sign1))
+        })
+        .collect();
+    let batch_ok = candidates.len() >= MIN_BATCH && {
+        // The Sig_structure up to the payload, per candidate: hashed before the payload itself.
+        let prefixes: Vec<Vec<u8>> = candidates
             .iter()
-            .filter_map(|(i, key, prefix, signature)| {
-                let payload = out.get(*i)?.statement.as_ref().ok().and_then(sign1_of)?;
-                Some(BatchEntry {
-                    key,
-                    message: [prefix, &payload.payload],
-                    signature,
-                })
+            .map(|(_, _, sign1)| sign1.to_be_signed_parts().0)
+            .collect();
+        let entries: Vec<BatchEntry<'_>> = candidates
+            .iter()
+            .zip(&prefixes)
+            .map(|((_, key, sign1), prefix)| BatchEntry {
+                key,
+                message: [prefix, &sign1.payload],
+                signature: &sign1.signature,
             })
             .collect();
-        entries.len() == todo.len() && verify_batch(&entries, rng)
+        verify_batch(&entries, rng)
     };
-    for (i, signer, _, signature) in todo {
-        let Some(p) = out.get_mut(i) else {
-            continue;
-        };
-        let verified = batch_ok
-            || p.statement
-                .as_ref()
-                .ok()
-                .and_then(sign1_of)
-                .is_some_and(|sign1| {
-                    signer
-                        .verify_strict(&sign1.to_be_signed(), &signature)
-                        .is_ok()
-                });
-        if verified {
+    let verified: Vec<(usize, PublicKey)> = candidates
+        .into_iter()
+        .filter(|(_, signer, sign1)| {
+            batch_ok
+                || signer
+                    .verify_strict(&sign1.to_be_signed(), &sign1.signature)
+                    .is_ok()
+        })
+        .map(|(i, signer, _)| (i, signer))
+        .collect();
+    for (i, signer) in verified {
+        if let Some(p) = out.get_mut(i) {
             p.verified_signer = Some(signer);
         }
     }

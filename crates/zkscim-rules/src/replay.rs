@@ -183,13 +183,7 @@ impl Replayer {
                 ));
             }
         }
-        let expected_kind = match &statement {
-            Statement::Genesis(_) => EntryKind::Genesis,
-            Statement::Operation(_) | Statement::ReadRequest(_) => EntryKind::Operation,
-            Statement::Revocation(_) => EntryKind::Revocation,
-            Statement::Policy(_) => EntryKind::Policy,
-            Statement::Approval(_) => EntryKind::Approval,
-        };
+        let expected_kind = crate::kind_of(&statement);
         if entry.kind != expected_kind {
             return Err(ReplayFinding::new(
                 "audit.entry.kind_mismatch",
@@ -286,12 +280,9 @@ impl Replayer {
                 bytes: submitted,
             },
         );
-        let (labels, break_glass) = match &verification {
-            Verification::Operation(v) => (v.chain().labels.clone(), v.chain().break_glass),
-            Verification::Revocation(v) => (v.chain().labels.clone(), v.chain().break_glass),
-            Verification::Policy(v) => (v.chain().labels.clone(), v.chain().break_glass),
-            _ => (Vec::new(), false),
-        };
+        let (labels, break_glass) = verification
+            .chain()
+            .map_or((Vec::new(), false), |c| (c.labels.clone(), c.break_glass));
         if let Verification::Forged(e) = &verification {
             return Err(ReplayFinding::new(
                 "audit.verdict.unauthenticated_logged",

@@ -757,7 +757,12 @@ fn lifetime_caps_bind_every_write_but_deprovisioning_and_revocation() {
         TenantPolicy::default_policy().to_cbor(),
     ));
     assert!(w.state.tenant.as_ref().unwrap().lifetime_caps.is_empty());
-    // A malformed cap is refused as such, and changes nothing.
+    // A malformed cap is refused as such, and changes nothing: the caps in force stay.
+    let mut capped = TenantPolicy::default_policy();
+    capped.lifetime_caps.set(2, 7_200).unwrap();
+    applied(&policy_statement(&mut w, vec![], &root, capped.to_cbor()));
+    let in_force = w.state.tenant.as_ref().unwrap().lifetime_caps.clone();
+    assert!(!in_force.is_empty());
     let mut doc = TenantPolicy::default_policy().to_cbor();
     if let zkscim_proto::codec::Value::Map(m) = &mut doc {
         m.push((
@@ -770,7 +775,7 @@ fn lifetime_caps_bind_every_write_but_deprovisioning_and_revocation() {
     }
     let d = policy_statement(&mut w, vec![], &root, doc);
     assert_eq!(refused(&d), "policy.invalid_lifetime_caps");
-    assert!(w.state.tenant.as_ref().unwrap().lifetime_caps.is_empty());
+    assert_eq!(w.state.tenant.as_ref().unwrap().lifetime_caps, in_force);
     // The whole history replays to the same verdicts.
     assert!(replay_all(&w, &w.log).is_ok());
 }
@@ -914,6 +919,33 @@ fn approval(
         },
     )
     .sign(signer)
+}
+
+/// The replay credits an approval to its signer's chain (the audit summary's "activity by key"
+/// and break-glass flags come from these labels), not to the root.
+#[test]
+fn replayed_approvals_carry_their_signers_labels() {
+    let mut w = World::new();
+    applied(&create_user(&mut w, 1, TOKEN_A, true));
+    let second = admin_with(&w, 6, admin_scope(), "second-admin");
+    let approved = b"a statement to approve".to_vec();
+    let a = approval(&mut w, &key(6), second, &approved);
+    applied(&w.submit(&a).unwrap());
+    let mut r = Replayer::new(
+        "acme",
+        w.root.public_key(),
+        Settings::default(),
+        SchemaRegistry::with_builtins(),
+    );
+    let mut approvals = 0;
+    for (entry, bytes) in &w.log {
+        let replayed = r.replay(entry, bytes).unwrap();
+        if entry.kind == EntryKind::Approval {
+            assert_eq!(replayed.labels, ["second-admin"]);
+            approvals += 1;
+        }
+    }
+    assert_eq!(approvals, 1);
 }
 
 /// A second root-issued admin (key `k`) with `scope`.
@@ -1442,7 +1474,7 @@ fn verify_owned_agrees_with_verify() {
         }
     }
     // Every path of `verify_owned` was taken.
-    for kind in ["forged", "genesis", "refused", "operation"] {
+    for kind in ["forged", "genesis", "refused", "operation", "other"] {
         assert!(kinds.contains_key(kind), "{kind} not exercised: {kinds:?}");
     }
 }
