@@ -1427,6 +1427,43 @@ mod tests {
         assert_eq!(copies, 4);
     }
 
+    /// Migration 5 on a version-4 file: approvals recorded afterwards are found by the hash they
+    /// approve, with the bytes of their own log entry, in log order and per tenant.
+    #[test]
+    fn version_5_adds_approvals_found_through_their_entries() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("z.db");
+        {
+            let mut conn = Connection::open(&path).unwrap();
+            let tx = conn.transaction().unwrap();
+            for sql in &MIGRATIONS[..4] {
+                tx.execute_batch(sql).unwrap();
+            }
+            tx.pragma_update(None, "user_version", 4).unwrap();
+            tx.commit().unwrap();
+        }
+        let mut store = SqliteStore::open(&path).unwrap();
+        let approved = [7u8; 32];
+        let mut txn = store.begin().unwrap();
+        txn.append_entry("acme", 0, b"e0", &[1; 32], &[1; 300])
+            .unwrap();
+        txn.append_entry("acme", 1, b"e1", &[2; 32], &[2; 300])
+            .unwrap();
+        txn.append_entry("beta", 0, b"e0", &[3; 32], &[3; 300])
+            .unwrap();
+        // Recorded out of log order: read back in log order.
+        txn.insert_approval("acme", &approved, 1).unwrap();
+        txn.insert_approval("acme", &approved, 0).unwrap();
+        txn.insert_approval("beta", &approved, 0).unwrap();
+        assert_eq!(
+            txn.approvals("acme", &approved).unwrap(),
+            [vec![1u8; 300], vec![2u8; 300]]
+        );
+        assert_eq!(txn.approvals("beta", &approved).unwrap(), [vec![3u8; 300]]);
+        assert!(txn.approvals("acme", &[8; 32]).unwrap().is_empty());
+        txn.commit().unwrap();
+    }
+
     #[test]
     fn shutdown_does_not_wait_out_the_checkpoint_pause() {
         let dir = tempfile::tempdir().unwrap();

@@ -33,7 +33,7 @@ use clap::{Args, Subcommand};
 use serde_json::{Map, Value as Json};
 use zeroize::Zeroizing;
 use zkscim_proto::cert::{ChainContext, NoCache};
-use zkscim_proto::envelope::{is_canonical_uuid, Change, Envelope, Header, OperationBody, Signed};
+use zkscim_proto::envelope::{is_canonical_uuid, Change, Envelope, OperationBody, Signed};
 use zkscim_proto::scope::AttrPath;
 use zkscim_proto::seal::{
     check_sealed_shape, classify, normalize_attribute_path, seal, Protection, ProtectionProfile,
@@ -41,10 +41,9 @@ use zkscim_proto::seal::{
 };
 
 use crate::config::{Config, SignerArgs};
-use crate::duration::now;
-use crate::files::{read_limited, write_atomic, MAX_INPUT_BYTES};
+use crate::files::{read_limited, MAX_INPUT_BYTES};
 use crate::output::{CliError, Output};
-use crate::signer::{self, Signer};
+use crate::signer;
 
 /// Allowed distance between issued-at and the verifier's clock in the local self-check.
 const SELF_CHECK_SKEW_SECS: u64 = 300;
@@ -142,31 +141,8 @@ fn input_error(code: &str, message: String, hint: &str) -> CliError {
 fn build(kind: Kind, a: OpArgs, out: &Output) -> Result<(), CliError> {
     let cfg = Config::load()?;
     let resolved = a.signer.clone().resolve(&cfg)?;
-    let Signer {
-        tenant, key, chain, ..
-    } = signer::load(&resolved)?;
-    // Where it goes: --out alone only writes; otherwise it is submitted to the known server.
-    let server = match (&a.out, &resolved.server_flag) {
-        (Some(_), None) => None,
-        _ => Some(signer::server(&resolved, &tenant).ok_or_else(|| {
-            let err = signer::no_server(&cfg);
-            let hint = format!(
-                "{}; or pass --out FILE to only write the signed bytes",
-                err.hint.clone().unwrap_or_default()
-            );
-            err.hint(hint)
-        })?),
-    };
-    if server.is_some() {
-        // Before signing: without a log key no receipt could be verified.
-        crate::remote::log_key(&tenant)?;
-    }
-    let t = now();
-    let ctx = ChainContext {
-        tenant: &tenant.tenant,
-        root: &tenant.root,
-        now: t,
-    };
+    let loaded = signer::load(&resolved)?;
+    let (tenant, key) = (&loaded.tenant, &loaded.key);
 
     let body = match (kind, &a.input) {
         (Kind::Delete, Some(_)) => {
@@ -247,7 +223,12 @@ fn build(kind: Kind, a: OpArgs, out: &Output) -> Result<(), CliError> {
         change,
         indexes,
     };
-    let header = Header::new(tenant.tenant.clone(), t, chain, &mut rand_core::OsRng);
+    let header = loaded.header();
+    let ctx = ChainContext {
+        tenant: &tenant.tenant,
+        root: &tenant.root,
+        now: header.issued_at,
+    };
     let envelope = Envelope::new(header, op_body);
     envelope.validate().map_err(|e| {
         input_error(
@@ -256,7 +237,7 @@ fn build(kind: Kind, a: OpArgs, out: &Output) -> Result<(), CliError> {
             "check --type (a SCIM resource type name), --id (a UUID) and --if-match (visible ASCII)",
         )
     })?;
-    let bytes = envelope.sign(&key);
+    let bytes = envelope.sign(key);
 
     // Self-check as the server would: what is written must verify and be within scope.
     let signed = Signed::<OperationBody>::parse(&bytes).map_err(|e| {
@@ -285,18 +266,8 @@ fn build(kind: Kind, a: OpArgs, out: &Output) -> Result<(), CliError> {
                 .hint("the chain does not allow this operation: see `zkscim cert show` of the chain, or ask for a wider certificate")
         })?;
 
-    if let Some(path) = &a.out {
-        if !a.force && path.exists() {
-            return Err(crate::files::exists(path));
-        }
-    }
-    let applied = match &server {
-        Some(url) => Some(crate::remote::submit(url, &tenant, &bytes)?),
-        None => None,
-    };
-    if let Some(path) = &a.out {
-        write_atomic(path, &bytes, a.force)?;
-    }
+    // Where it goes: --out alone only writes; otherwise it is submitted to the known server.
+    let applied = signer::deliver(&resolved, &loaded, &cfg, &bytes, a.out.as_deref(), a.force)?;
     let op_name = signed.body().operation().as_str();
     let indexed: Vec<&String> = signed.body().indexes.keys().collect();
     let destination = match (&a.out, &applied) {

@@ -104,7 +104,14 @@ pub fn deliver(
 ) -> Result<Option<crate::remote::Applied>, CliError> {
     let server = match (out, &resolved.server_flag) {
         (Some(_), None) => None,
-        _ => Some(server(resolved, &s.tenant).ok_or_else(|| no_server(cfg))?),
+        _ => Some(server(resolved, &s.tenant).ok_or_else(|| {
+            let err = no_server(cfg);
+            let hint = format!(
+                "{}; or pass --out FILE to only write the signed bytes",
+                err.hint.clone().unwrap_or_default()
+            );
+            err.hint(hint)
+        })?),
     };
     if server.is_some() {
         crate::remote::log_key(&s.tenant)?;

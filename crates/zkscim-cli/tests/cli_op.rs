@@ -358,6 +358,15 @@ fn refusals_leave_no_output() {
     std::fs::write(d.join("user.json"), USER).unwrap();
     let before = files(d);
 
+    // No server known and no --out: nowhere to deliver, so nothing is sent or written, and the
+    // hint names both ways out.
+    let err = fails(
+        &op(d, "create", &["--type", "User", "user.json"], None),
+        2,
+        "no server to talk to",
+    );
+    assert!(err.contains("--out FILE"), "{err}");
+
     // Malformed JSON.
     fails(
         &op(

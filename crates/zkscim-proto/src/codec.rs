@@ -1155,6 +1155,40 @@ mod tests {
 
     use super::*;
 
+    /// Any value, JSON-representable or not, shallow or past the depth limit.
+    fn any_value() -> impl proptest::strategy::Strategy<Value = Value> {
+        use proptest::prelude::*;
+        let leaf = prop_oneof![
+            any::<u64>().prop_map(Value::Unsigned),
+            prop_oneof![any::<u64>(), 0..8u64].prop_map(Value::Negative),
+            proptest::collection::vec(any::<u8>(), 0..3).prop_map(Value::Bytes),
+            "[a-c]{0,2}".prop_map(Value::Text),
+            any::<bool>().prop_map(Value::Bool),
+            Just(Value::Null),
+            prop_oneof![any::<f64>(), Just(f64::NAN), Just(f64::INFINITY)].prop_map(Value::Float),
+        ];
+        leaf.prop_recursive(MAX_DEPTH as u32 + 2, 256, 4, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                proptest::collection::vec((inner.clone(), inner.clone()), 0..3)
+                    .prop_map(Value::Map),
+                proptest::collection::vec(("[a-c]{1,2}", inner.clone()), 0..3).prop_map(|m| {
+                    Value::Map(m.into_iter().map(|(k, v)| (Value::Text(k), v)).collect())
+                }),
+                (0..3u64, inner).prop_map(|(t, v)| Value::Tag(t, Box::new(v))),
+            ]
+        })
+    }
+
+    proptest::proptest! {
+        /// `check_json` copies `to_json`'s checks without building JSON: it must give the same
+        /// answer, the same first error included, on every value.
+        #[test]
+        fn check_json_agrees_with_to_json(value in any_value()) {
+            proptest::prop_assert_eq!(check_json(&value), to_json(&value).map(|_| ()));
+        }
+    }
+
     fn roundtrip(v: &Value) {
         let bytes = v.to_bytes();
         let decoded = decode(&bytes).unwrap();

@@ -1352,15 +1352,20 @@ fn valid_approvers(
             continue;
         };
         let chain = &approval.header().chain;
+        // The key the chain empowers (the root's when it is empty): the signer's own approval
+        // and a key already counted are skipped before any certificate signature is checked.
+        let key = chain
+            .last()
+            .map_or(tenant.root, |c| c.claims().subject)
+            .key_id();
+        if key == signer || seen.contains(&key) {
+            continue;
+        }
         let Ok(verified) =
             zkscim_proto::cert::verify_chain(chain, &ctx, &mut zkscim_proto::cert::NoCache)
         else {
             continue;
         };
-        let key = verified.signer.key_id();
-        if key == signer || seen.contains(&key) {
-            continue;
-        }
         let mut revoked = false;
         for id in &verified.certificate_ids {
             if view.is_revoked(id)? {
