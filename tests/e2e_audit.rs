@@ -30,22 +30,14 @@ fn populated() -> (tempfile::TempDir, Server, Tenant) {
     for n in 1..=5 {
         let r = server.submit(
             "acme",
-            &t.op(
-                &t.connector_key,
-                t.connector_chain(),
-                create_user(&uuid(n), &token(n), true),
-            ),
+            &t.connector_op(create_user(&uuid(n), &token(n), true)),
         );
         assert_eq!(r.status, 201, "{}", r.text());
     }
     // One logged refusal: a duplicate blind index.
     let r = server.submit(
         "acme",
-        &t.op(
-            &t.connector_key,
-            t.connector_chain(),
-            create_user(&uuid(9), &token(1), true),
-        ),
+        &t.connector_op(create_user(&uuid(9), &token(1), true)),
     );
     assert_eq!(r.status, 409);
     (dir, server, t)
@@ -224,11 +216,7 @@ fn export_verify_tamper_fork_and_witness() {
         .assert_error(400, "cosignature.invalid");
     let r = server.submit(
         "acme",
-        &t.op(
-            &t.connector_key,
-            t.connector_chain(),
-            create_user(&uuid(20), &token(20), true),
-        ),
+        &t.connector_op(create_user(&uuid(20), &token(20), true)),
     );
     assert_eq!(r.status, 201);
     let o = witness();
@@ -379,9 +367,9 @@ fn forged_verdicts_with_a_valid_log_are_caught_by_re_derivation() {
     // An out-of-scope write (refused, logged), then a revocation and the revoked key's attempt.
     let out_of_scope = server.submit(
         "acme",
-        &t.op(&t.connector_key, t.connector_chain(), patch("User", &uuid(1), serde_json::json!([{"op": "add", "path": "title", "value": format!("zk1.{}", "A".repeat(54))}]))),
+        &t.connector_op(patch("User", &uuid(1), serde_json::json!([{"op": "add", "path": "title", "value": format!("zk1.{}", "A".repeat(54))}]))),
     );
-    let out_of_scope_index = out_of_scope.json()["receipt"]["index"].as_u64().unwrap();
+    let out_of_scope_index = out_of_scope.refused_at(403, "scope.denied.attribute");
     let revoke = server.submit(
         "acme",
         &t.revocation(&t.admin_key, t.admin_chain(), &t.connector),
@@ -389,14 +377,9 @@ fn forged_verdicts_with_a_valid_log_are_caught_by_re_derivation() {
     assert_eq!(revoke.status, 201, "{}", revoke.text());
     let late = server.submit(
         "acme",
-        &t.op(
-            &t.connector_key,
-            t.connector_chain(),
-            create_user(&uuid(30), &token(30), true),
-        ),
+        &t.connector_op(create_user(&uuid(30), &token(30), true)),
     );
-    assert_eq!(late.status, 403, "{}", late.text());
-    let late_index = late.json()["receipt"]["index"].as_u64().unwrap();
+    let late_index = late.refused_at(403, "revoked.certificate");
     let (auditor, original) = Audit::new(dir.path(), &server, &t);
     let log_key_pem = dir.path().join("zkscim.db.log-key.pem");
     let audit = |bytes: &[u8], name: &str| auditor.run(bytes, name);
@@ -473,28 +456,11 @@ fn lifetime_cap_verdicts_are_re_derived() {
     assert_eq!(server.submit("acme", &statement).status, 201);
     let capped = server.submit(
         "acme",
-        &t.op(
-            &t.connector_key,
-            t.connector_chain(),
-            create_user(&uuid(40), &token(40), true),
-        ),
+        &t.connector_op(create_user(&uuid(40), &token(40), true)),
     );
-    assert_eq!(capped.status, 403, "{}", capped.text());
-    assert_eq!(capped.json()["zkscimCode"], "policy.lifetime_exceeded");
-    let capped_index = capped.json()["receipt"]["index"].as_u64().unwrap();
+    let capped_index = capped.refused_at(403, "policy.lifetime_exceeded");
     // Deactivation under the same over-long connector is applied.
-    let off = server.submit(
-        "acme",
-        &t.op(
-            &t.connector_key,
-            t.connector_chain(),
-            patch(
-                "User",
-                &uuid(1),
-                serde_json::json!([{"op": "replace", "path": "active", "value": false}]),
-            ),
-        ),
-    );
+    let off = server.submit("acme", &t.connector_op(set_active(&uuid(1), false)));
     assert_eq!(off.status, 201, "{}", off.text());
     let (auditor, original) = Audit::new(dir.path(), &server, &t);
     assert_eq!(
@@ -516,17 +482,13 @@ fn approval_verdicts_are_re_derived() {
     let g = uuid(100);
     let r = server.submit(
         "acme",
-        &t.op(
-            &t.admin_key,
-            t.admin_chain(),
-            body(
-                "Group",
-                &g,
-                zkscim_proto::envelope::Change::create(&group).unwrap(),
-                &[("displayname", &token(100))],
-                None,
-            ),
-        ),
+        &t.admin_op(body(
+            "Group",
+            &g,
+            zkscim_proto::envelope::Change::create(&group).unwrap(),
+            &[("displayname", &token(100))],
+            None,
+        )),
     );
     assert_eq!(r.status, 201, "{}", r.text());
     let mut policy = TenantPolicy::default_policy();
@@ -538,19 +500,14 @@ fn approval_verdicts_are_re_derived() {
         201
     );
     let add = || {
-        t.op(
-            &t.admin_key,
-            t.admin_chain(),
-            patch(
-                "Group",
-                &g,
-                serde_json::json!([{"op": "add", "path": "members", "value": [{"value": uuid(1)}]}]),
-            ),
-        )
+        t.admin_op(patch(
+            "Group",
+            &g,
+            serde_json::json!([{"op": "add", "path": "members", "value": [{"value": uuid(1)}]}]),
+        ))
     };
     let alone = server.submit("acme", &add());
-    assert_eq!(alone.status, 403, "{}", alone.text());
-    let alone_index = alone.json()["receipt"]["index"].as_u64().unwrap();
+    let alone_index = alone.refused_at(403, "policy.approvals_required");
     let (second_key, second) = t.second_admin("second-admin");
     let statement = add();
     let approval = t.approval(&second_key, second, &statement);

@@ -80,64 +80,20 @@ fn submitter(base: &str, t: &Tenant, w: u64, round: u64, group: &str, shared: &S
         let id = uuid(n);
         let (bytes, rtype, rid) = match i % 4 {
             0 => (
-                t.op(
-                    &t.connector_key,
-                    t.connector_chain(),
-                    create_user(&id, &token(n), true),
-                ),
+                t.connector_op(create_user(&id, &token(n), true)),
                 "User",
                 id.clone(),
             ),
-            1 => (
-                t.op(
-                    &t.connector_key,
-                    t.connector_chain(),
-                    patch(
-                        "User",
-                        &id,
-                        json!([{"op": "replace", "path": "active", "value": false}]),
-                    ),
-                ),
-                "User",
-                id.clone(),
-            ),
+            1 => (t.connector_op(set_active(&id, false)), "User", id.clone()),
             // Reactivation by the admin, or (every other time) by the connector: refused.
-            2 if i % 8 == 2 => (
-                t.op(
-                    &t.admin_key,
-                    t.admin_chain(),
-                    patch(
-                        "User",
-                        &id,
-                        json!([{"op": "replace", "path": "active", "value": true}]),
-                    ),
-                ),
-                "User",
-                id.clone(),
-            ),
-            2 => (
-                t.op(
-                    &t.connector_key,
-                    t.connector_chain(),
-                    patch(
-                        "User",
-                        &id,
-                        json!([{"op": "replace", "path": "active", "value": true}]),
-                    ),
-                ),
-                "User",
-                id.clone(),
-            ),
+            2 if i % 8 == 2 => (t.admin_op(set_active(&id, true)), "User", id.clone()),
+            2 => (t.connector_op(set_active(&id, true)), "User", id.clone()),
             _ => (
-                t.op(
-                    &t.admin_key,
-                    t.admin_chain(),
-                    patch(
-                        "Group",
-                        group,
-                        json!([{"op": "add", "path": "members", "value": [{"value": id}]}]),
-                    ),
-                ),
+                t.admin_op(patch(
+                    "Group",
+                    group,
+                    json!([{"op": "add", "path": "members", "value": [{"value": id}]}]),
+                )),
                 "Group",
                 group.to_owned(),
             ),
@@ -494,17 +450,13 @@ fn sigkill_under_load_keeps_every_receipt_and_the_log_replays_to_the_directory()
     let group = uuid(0xffff);
     let r = server.submit(
         "acme",
-        &t.op(
-            &t.admin_key,
-            t.admin_chain(),
-            body(
-                "Group",
-                &group,
-                Change::create(&json!({"schemas": [GROUP_SCHEMA], "displayName": SEALED})).unwrap(),
-                &[("displayname", &token(0xffff))],
-                None,
-            ),
-        ),
+        &t.admin_op(body(
+            "Group",
+            &group,
+            Change::create(&json!({"schemas": [GROUP_SCHEMA], "displayName": SEALED})).unwrap(),
+            &[("displayname", &token(0xffff))],
+            None,
+        )),
     );
     assert_eq!(r.status, 201, "{}", r.text());
 
@@ -548,11 +500,7 @@ fn sigkill_under_load_keeps_every_receipt_and_the_log_replays_to_the_directory()
     }
     let r = server.submit(
         "acme",
-        &t.op(
-            &t.admin_key,
-            t.admin_chain(),
-            create_user(&uuid(0xabcdef), &token(0xabcdef), true),
-        ),
+        &t.admin_op(create_user(&uuid(0xabcdef), &token(0xabcdef), true)),
     );
     assert_eq!(r.status, 201, "{}", r.text());
     assert_eq!(r.json()["index"], size);

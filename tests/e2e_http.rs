@@ -106,14 +106,7 @@ fn tenant_delegation_crud_and_receipts() {
 
     // root → admin → connector: the connector's first operation brings both certificates.
     let u1 = uuid(1);
-    let r = server.submit(
-        "acme",
-        &t.op(
-            &t.connector_key,
-            t.connector_chain(),
-            create_user(&u1, &token(1), true),
-        ),
-    );
+    let r = server.submit("acme", &t.connector_op(create_user(&u1, &token(1), true)));
     let j = applied(&r, &v, Some("W/\"1\""));
     assert_eq!(j["certificateEntries"], json!([1, 2]));
     assert_eq!(j["index"], 3);
@@ -136,58 +129,25 @@ fn tenant_delegation_crud_and_receipts() {
     }
     // Certificates already seen are not logged again.
     let u2 = uuid(2);
-    let r = server.submit(
-        "acme",
-        &t.op(
-            &t.admin_key,
-            t.admin_chain(),
-            create_user(&u2, &token(2), true),
-        ),
-    );
+    let r = server.submit("acme", &t.admin_op(create_user(&u2, &token(2), true)));
     let j = applied(&r, &v, Some("W/\"1\""));
     assert_eq!(j["certificateEntries"], json!([]));
 
     // Users: patch (connector suspends), replace (admin), patch back (admin may reactivate).
-    let r = server.submit(
-        "acme",
-        &t.op(
-            &t.connector_key,
-            t.connector_chain(),
-            patch(
-                "User",
-                &u1,
-                json!([{"op": "replace", "path": "active", "value": false}]),
-            ),
-        ),
-    );
+    let r = server.submit("acme", &t.connector_op(set_active(&u1, false)));
     applied(&r, &v, Some("W/\"2\""));
     let r = server.submit(
         "acme",
-        &t.op(
-            &t.admin_key,
-            t.admin_chain(),
-            body(
-                "User",
-                &u2,
-                Change::replace(&user_json(true)).unwrap(),
-                &[("username", &token(2))],
-                Some("W/\"1\""),
-            ),
-        ),
+        &t.admin_op(body(
+            "User",
+            &u2,
+            Change::replace(&user_json(true)).unwrap(),
+            &[("username", &token(2))],
+            Some("W/\"1\""),
+        )),
     );
     applied(&r, &v, Some("W/\"2\""));
-    let r = server.submit(
-        "acme",
-        &t.op(
-            &t.admin_key,
-            t.admin_chain(),
-            patch(
-                "User",
-                &u1,
-                json!([{"op": "replace", "path": "active", "value": true}]),
-            ),
-        ),
-    );
+    let r = server.submit("acme", &t.admin_op(set_active(&u1, true)));
     applied(&r, &v, Some("W/\"3\""));
 
     // Groups: create with a member, patch membership, replace, delete.
@@ -196,47 +156,35 @@ fn tenant_delegation_crud_and_receipts() {
         json!({"schemas": [GROUP_SCHEMA], "displayName": SEALED, "members": [{"value": u1}]});
     let r = server.submit(
         "acme",
-        &t.op(
-            &t.admin_key,
-            t.admin_chain(),
-            body(
-                "Group",
-                &g1,
-                Change::create(&group).unwrap(),
-                &[("displayname", &token(100))],
-                None,
-            ),
-        ),
+        &t.admin_op(body(
+            "Group",
+            &g1,
+            Change::create(&group).unwrap(),
+            &[("displayname", &token(100))],
+            None,
+        )),
     );
     applied(&r, &v, Some("W/\"1\""));
     let r = server.submit(
         "acme",
-        &t.op(
-            &t.admin_key,
-            t.admin_chain(),
-            patch(
-                "Group",
-                &g1,
-                json!([{"op": "add", "path": "members", "value": [{"value": u2}]}]),
-            ),
-        ),
+        &t.admin_op(patch(
+            "Group",
+            &g1,
+            json!([{"op": "add", "path": "members", "value": [{"value": u2}]}]),
+        )),
     );
     applied(&r, &v, Some("W/\"2\""));
     let replaced =
         json!({"schemas": [GROUP_SCHEMA], "displayName": SEALED, "members": [{"value": u2}]});
     let r = server.submit(
         "acme",
-        &t.op(
-            &t.admin_key,
-            t.admin_chain(),
-            body(
-                "Group",
-                &g1,
-                Change::replace(&replaced).unwrap(),
-                &[("displayname", &token(100))],
-                None,
-            ),
-        ),
+        &t.admin_op(body(
+            "Group",
+            &g1,
+            Change::replace(&replaced).unwrap(),
+            &[("displayname", &token(100))],
+            None,
+        )),
     );
     applied(&r, &v, Some("W/\"3\""));
     let read = |path: &str| {
@@ -255,34 +203,34 @@ fn tenant_delegation_crud_and_receipts() {
         json!({"schemas": [AGENT_SCHEMA], "name": SEALED, "agentType": SEALED, "active": true});
     let r = server.submit(
         "acme",
-        &t.op(
-            &t.admin_key,
-            t.admin_chain(),
-            body("Agent", &a1, Change::create(&agent).unwrap(), &[], None),
-        ),
+        &t.admin_op(body(
+            "Agent",
+            &a1,
+            Change::create(&agent).unwrap(),
+            &[],
+            None,
+        )),
     );
     applied(&r, &v, Some("W/\"1\""));
     let r = server.submit(
         "acme",
-        &t.op(
-            &t.admin_key,
-            t.admin_chain(),
-            patch(
-                "Agent",
-                &a1,
-                json!([{"op": "add", "path": "description", "value": SEALED}]),
-            ),
-        ),
+        &t.admin_op(patch(
+            "Agent",
+            &a1,
+            json!([{"op": "add", "path": "description", "value": SEALED}]),
+        )),
     );
     applied(&r, &v, Some("W/\"2\""));
     let agent2 = json!({"schemas": [AGENT_SCHEMA], "name": SEALED, "active": false});
     let r = server.submit(
         "acme",
-        &t.op(
-            &t.admin_key,
-            t.admin_chain(),
-            body("Agent", &a1, Change::replace(&agent2).unwrap(), &[], None),
-        ),
+        &t.admin_op(body(
+            "Agent",
+            &a1,
+            Change::replace(&agent2).unwrap(),
+            &[],
+            None,
+        )),
     );
     applied(&r, &v, Some("W/\"3\""));
     let r = read(&format!("/scim/v2/acme/Agents/{a1}"));
@@ -298,11 +246,7 @@ fn tenant_delegation_crud_and_receipts() {
     ] {
         let r = server.submit(
             "acme",
-            &t.op(
-                &t.admin_key,
-                t.admin_chain(),
-                body(rtype, id, Change::Delete, &[], None),
-            ),
+            &t.admin_op(body(rtype, id, Change::Delete, &[], None)),
         );
         applied(&r, &v, None);
         let r = read(&format!("/scim/v2/acme/{endpoint}/{id}"));
@@ -372,14 +316,7 @@ fn adversarial_submissions_are_refused_precisely() {
     let v = server.verifier("acme");
     let u1 = uuid(1);
     applied(
-        &server.submit(
-            "acme",
-            &t.op(
-                &t.connector_key,
-                t.connector_chain(),
-                create_user(&u1, &token(1), true),
-            ),
-        ),
+        &server.submit("acme", &t.connector_op(create_user(&u1, &token(1), true))),
         &v,
         None,
     );
@@ -387,33 +324,22 @@ fn adversarial_submissions_are_refused_precisely() {
     applied(
         &server.submit(
             "acme",
-            &t.op(
-                &t.admin_key,
-                t.admin_chain(),
-                body(
-                    "Group",
-                    &g1,
-                    Change::create(&json!({"schemas": [GROUP_SCHEMA], "displayName": SEALED}))
-                        .unwrap(),
-                    &[("displayname", &token(100))],
-                    None,
-                ),
-            ),
+            &t.admin_op(body(
+                "Group",
+                &g1,
+                Change::create(&json!({"schemas": [GROUP_SCHEMA], "displayName": SEALED})).unwrap(),
+                &[("displayname", &token(100))],
+                None,
+            )),
         ),
         &v,
         None,
     );
-    let suspend = || {
-        patch(
-            "User",
-            &u1,
-            json!([{"op": "replace", "path": "active", "value": false}]),
-        )
-    };
+    let suspend = || set_active(&u1, false);
 
     // Forged signature: flip the last byte of the signature. 401, not logged.
     let size = server.tree_size("acme");
-    let mut forged = t.op(&t.connector_key, t.connector_chain(), suspend());
+    let mut forged = t.connector_op(suspend());
     let last = forged.len() - 1;
     forged[last] ^= 1;
     rejected_unlogged(
@@ -446,11 +372,7 @@ fn adversarial_submissions_are_refused_precisely() {
         size,
     );
     // And beta's own, well-formed statement presented at acme.
-    let beta_op = b.op(
-        &b.admin_key,
-        b.admin_chain(),
-        create_user(&uuid(9), &token(9), true),
-    );
+    let beta_op = b.admin_op(create_user(&uuid(9), &token(9), true));
     rejected_unlogged(
         &server,
         "acme",
@@ -671,29 +593,21 @@ fn adversarial_submissions_are_refused_precisely() {
     // Writing an attribute outside the scope.
     let r = server.submit(
         "acme",
-        &t.op(
-            &t.connector_key,
-            t.connector_chain(),
-            patch(
-                "User",
-                &u1,
-                json!([{"op": "add", "path": "title", "value": SEALED}]),
-            ),
-        ),
+        &t.connector_op(patch(
+            "User",
+            &u1,
+            json!([{"op": "add", "path": "title", "value": SEALED}]),
+        )),
     );
     refused_logged(&server, "acme", &v, &r, 403, "scope.denied.attribute");
     // A lifecycle-only key cannot grant access: membership is out of its scope.
     let r = server.submit(
         "acme",
-        &t.op(
-            &t.connector_key,
-            t.connector_chain(),
-            patch(
-                "Group",
-                &g1,
-                json!([{"op": "add", "path": "members", "value": [{"value": u1}]}]),
-            ),
-        ),
+        &t.connector_op(patch(
+            "Group",
+            &g1,
+            json!([{"op": "add", "path": "members", "value": [{"value": u1}]}]),
+        )),
     );
     refused_logged(&server, "acme", &v, &r, 403, "scope.denied.attribute");
     assert!(
@@ -703,26 +617,8 @@ fn adversarial_submissions_are_refused_precisely() {
     );
 
     // Reactivation without the capability: suspend (allowed), then try to turn it back on.
-    applied(
-        &server.submit(
-            "acme",
-            &t.op(&t.connector_key, t.connector_chain(), suspend()),
-        ),
-        &v,
-        None,
-    );
-    let r = server.submit(
-        "acme",
-        &t.op(
-            &t.connector_key,
-            t.connector_chain(),
-            patch(
-                "User",
-                &u1,
-                json!([{"op": "replace", "path": "active", "value": true}]),
-            ),
-        ),
-    );
+    applied(&server.submit("acme", &t.connector_op(suspend())), &v, None);
+    let r = server.submit("acme", &t.connector_op(set_active(&u1, true)));
     refused_logged(
         &server,
         "acme",
@@ -776,53 +672,37 @@ fn adversarial_submissions_are_refused_precisely() {
     // Clear value where the profile requires a sealed one.
     let r = server.submit(
         "acme",
-        &t.op(
-            &t.connector_key,
-            t.connector_chain(),
-            patch(
-                "User",
-                &u1,
-                json!([{"op": "replace", "path": "name.givenName", "value": "Barbara"}]),
-            ),
-        ),
+        &t.connector_op(patch(
+            "User",
+            &u1,
+            json!([{"op": "replace", "path": "name.givenName", "value": "Barbara"}]),
+        )),
     );
     refused_logged(&server, "acme", &v, &r, 400, "profile.clear_value_refused");
     assert_eq!(r.json()["scimType"], "invalidValue");
 
     // Stale ETag.
-    let mut stale = patch(
-        "User",
-        &u1,
-        json!([{"op": "replace", "path": "active", "value": false}]),
-    );
+    let mut stale = set_active(&u1, false);
     stale.if_match = Some("W/\"1\"".into());
-    let r = server.submit("acme", &t.op(&t.admin_key, t.admin_chain(), stale));
+    let r = server.submit("acme", &t.admin_op(stale));
     refused_logged(&server, "acme", &v, &r, 412, "precondition.failed");
 
     // Operation, resource type and group allow-list dimensions of the scope.
     let r = server.submit(
         "acme",
-        &t.op(
-            &t.connector_key,
-            t.connector_chain(),
-            body("User", &u1, Change::Delete, &[], None),
-        ),
+        &t.connector_op(body("User", &u1, Change::Delete, &[], None)),
     );
     refused_logged(&server, "acme", &v, &r, 403, "scope.denied.operation");
     let agent = json!({"schemas": [AGENT_SCHEMA], "name": SEALED});
     let r = server.submit(
         "acme",
-        &t.op(
-            &t.connector_key,
-            t.connector_chain(),
-            body(
-                "Agent",
-                &uuid(300),
-                Change::create(&agent).unwrap(),
-                &[],
-                None,
-            ),
-        ),
+        &t.connector_op(body(
+            "Agent",
+            &uuid(300),
+            Change::create(&agent).unwrap(),
+            &[],
+            None,
+        )),
     );
     refused_logged(&server, "acme", &v, &r, 403, "scope.denied.resource_type");
     let k = random_key();
@@ -865,40 +745,15 @@ fn adversarial_submissions_are_refused_precisely() {
     );
 
     // Resource existence and uniqueness.
-    let r = server.submit(
-        "acme",
-        &t.op(
-            &t.admin_key,
-            t.admin_chain(),
-            create_user(&u1, &token(50), true),
-        ),
-    );
+    let r = server.submit("acme", &t.admin_op(create_user(&u1, &token(50), true)));
     refused_logged(&server, "acme", &v, &r, 409, "resource.exists");
-    let r = server.submit(
-        "acme",
-        &t.op(
-            &t.admin_key,
-            t.admin_chain(),
-            create_user(&uuid(2), &token(1), true),
-        ),
-    );
+    let r = server.submit("acme", &t.admin_op(create_user(&uuid(2), &token(1), true)));
     refused_logged(&server, "acme", &v, &r, 409, "scim.uniqueness");
-    let r = server.submit(
-        "acme",
-        &t.op(
-            &t.admin_key,
-            t.admin_chain(),
-            patch(
-                "User",
-                &uuid(404),
-                json!([{"op": "replace", "path": "active", "value": false}]),
-            ),
-        ),
-    );
+    let r = server.submit("acme", &t.admin_op(set_active(&uuid(404), false)));
     refused_logged(&server, "acme", &v, &r, 404, "resource.not_found");
 
     // Unknown tenant: not logged anywhere.
-    let r = server.submit("nobody", &t.op(&t.admin_key, t.admin_chain(), suspend()));
+    let r = server.submit("nobody", &t.admin_op(suspend()));
     r.assert_error(404, "tenant.unknown");
 
     // Every entry links to the one before, and beta's log saw none of acme's traffic.
@@ -922,26 +777,12 @@ fn signed_reads_and_discovery() {
     let v = server.verifier("acme");
     let u1 = uuid(1);
     applied(
-        &server.submit(
-            "acme",
-            &t.op(
-                &t.admin_key,
-                t.admin_chain(),
-                create_user(&u1, &token(1), true),
-            ),
-        ),
+        &server.submit("acme", &t.admin_op(create_user(&u1, &token(1), true))),
         &v,
         None,
     );
     applied(
-        &server.submit(
-            "acme",
-            &t.op(
-                &t.admin_key,
-                t.admin_chain(),
-                create_user(&uuid(2), &token(2), true),
-            ),
-        ),
+        &server.submit("acme", &t.admin_op(create_user(&uuid(2), &token(2), true))),
         &v,
         None,
     );
@@ -1106,11 +947,7 @@ fn malformed_input_health_and_metrics() {
     let before = server.metrics();
 
     let size = server.tree_size("acme");
-    let good = t.op(
-        &t.admin_key,
-        t.admin_chain(),
-        create_user(&uuid(1), &token(1), true),
-    );
+    let good = t.admin_op(create_user(&uuid(1), &token(1), true));
     let r = server.submit("acme", &[0xff; 10]);
     assert_eq!(r.status, 400, "{}", r.text());
     let garbage_code = r.code();
@@ -1173,15 +1010,11 @@ fn malformed_input_health_and_metrics() {
     applied(&server.submit("acme", &good), &v, None);
     let r = server.submit(
         "acme",
-        &t.op(
-            &t.connector_key,
-            t.connector_chain(),
-            patch(
-                "User",
-                &uuid(1),
-                json!([{"op": "add", "path": "title", "value": SEALED}]),
-            ),
-        ),
+        &t.connector_op(patch(
+            "User",
+            &uuid(1),
+            json!([{"op": "add", "path": "title", "value": SEALED}]),
+        )),
     );
     assert_eq!(r.code(), "scope.denied.attribute");
     let after = server.metrics();
@@ -1212,11 +1045,7 @@ fn malformed_input_health_and_metrics() {
 
     // A batch: each item gets its own result.
     let batch_items = [
-        t.op(
-            &t.admin_key,
-            t.admin_chain(),
-            create_user(&uuid(2), &token(2), true),
-        ),
+        t.admin_op(create_user(&uuid(2), &token(2), true)),
         vec![0xff, 0x00],
     ];
     let cbor = zkscim_proto::codec::Value::Array(
@@ -1241,24 +1070,11 @@ fn skew_duplicate_refusals_and_concurrent_resubmission() {
     assert_eq!(server.genesis(&t).status, 201);
     let v = server.verifier("acme");
     applied(
-        &server.submit(
-            "acme",
-            &t.op(
-                &t.admin_key,
-                t.admin_chain(),
-                create_user(&uuid(1), &token(1), true),
-            ),
-        ),
+        &server.submit("acme", &t.admin_op(create_user(&uuid(1), &token(1), true))),
         &v,
         None,
     );
-    let suspend = || {
-        patch(
-            "User",
-            &uuid(1),
-            json!([{"op": "replace", "path": "active", "value": false}]),
-        )
-    };
+    let suspend = || set_active(&uuid(1), false);
 
     // Issued-at outside the skew window: well signed, so logged, and refused as 401.
     let mut header = t.header(t.admin_chain());
@@ -1283,7 +1099,7 @@ fn skew_duplicate_refusals_and_concurrent_resubmission() {
     assert_eq!(server.tree_size("acme"), size);
 
     // The same bytes from eight clients at once: one entry, one receipt index for all.
-    let bytes = t.op(&t.admin_key, t.admin_chain(), suspend());
+    let bytes = t.admin_op(suspend());
     let answers: Vec<Json> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..8)
             .map(|_| s.spawn(|| server.submit("acme", &bytes)))
@@ -1388,14 +1204,7 @@ fn read_only_certificate_can_be_revoked() {
     assert_eq!(server.genesis(&t).status, 201);
     let v = server.verifier("acme");
     applied(
-        &server.submit(
-            "acme",
-            &t.op(
-                &t.admin_key,
-                t.admin_chain(),
-                create_user(&uuid(1), &token(1), true),
-            ),
-        ),
+        &server.submit("acme", &t.admin_op(create_user(&uuid(1), &token(1), true))),
         &v,
         None,
     );
@@ -1452,14 +1261,7 @@ fn policy_changes_the_protection_profile() {
     let v = server.verifier("acme");
     let u1 = uuid(1);
     applied(
-        &server.submit(
-            "acme",
-            &t.op(
-                &t.admin_key,
-                t.admin_chain(),
-                create_user(&u1, &token(1), true),
-            ),
-        ),
+        &server.submit("acme", &t.admin_op(create_user(&u1, &token(1), true))),
         &v,
         None,
     );
@@ -1471,7 +1273,7 @@ fn policy_changes_the_protection_profile() {
         )
     };
     // Under the default profile `title` is sealed: a clear value is refused.
-    let r = server.submit("acme", &t.op(&t.admin_key, t.admin_chain(), title()));
+    let r = server.submit("acme", &t.admin_op(title()));
     refused_logged(&server, "acme", &v, &r, 400, "profile.clear_value_refused");
 
     let mut profile = ProtectionProfile::default_profile();
@@ -1492,7 +1294,7 @@ fn policy_changes_the_protection_profile() {
     refused_logged(&server, "acme", &v, &r, 403, "policy.not_permitted");
     let r = server.submit("acme", &policy(&t.admin_key, t.admin_chain()));
     applied(&r, &v, None);
-    let r = server.submit("acme", &t.op(&t.admin_key, t.admin_chain(), title()));
+    let r = server.submit("acme", &t.admin_op(title()));
     applied(&r, &v, Some("W/\"2\""));
     let path = format!("/scim/v2/acme/Users/{u1}");
     let r = server.get(
@@ -1503,15 +1305,11 @@ fn policy_changes_the_protection_profile() {
     // Everything else keeps its protection.
     let r = server.submit(
         "acme",
-        &t.op(
-            &t.admin_key,
-            t.admin_chain(),
-            patch(
-                "User",
-                &u1,
-                json!([{"op": "replace", "path": "name.givenName", "value": "Barbara"}]),
-            ),
-        ),
+        &t.admin_op(patch(
+            "User",
+            &u1,
+            json!([{"op": "replace", "path": "name.givenName", "value": "Barbara"}]),
+        )),
     );
     refused_logged(&server, "acme", &v, &r, 400, "profile.clear_value_refused");
 }
@@ -1528,13 +1326,7 @@ fn policy_caps_certificate_lifetime_by_level() {
     assert_eq!(server.genesis(&t).status, 201);
     let v = server.verifier("acme");
     let (u1, u2) = (uuid(1), uuid(2));
-    let create = |u: &str, n| {
-        t.op(
-            &t.connector_key,
-            t.connector_chain(),
-            create_user(u, &token(n), true),
-        )
-    };
+    let create = |u: &str, n| t.connector_op(create_user(u, &token(n), true));
     applied(&server.submit("acme", &create(&u1, 1)), &v, None);
     // Connectors (level 2) at most 30 minutes: the two-hour connector is now too long-lived.
     let mut policy = TenantPolicy::default_policy();
@@ -1557,13 +1349,9 @@ fn policy_caps_certificate_lifetime_by_level() {
     let r = server.submit("acme", &create(&u2, 2));
     refused_logged(&server, "acme", &v, &r, 403, "policy.lifetime_exceeded");
     // Deprovisioning stays possible for the over-long connector.
-    let off = patch(
-        "User",
-        &u1,
-        json!([{"op": "replace", "path": "active", "value": false}]),
-    );
+    let off = set_active(&u1, false);
     applied(
-        &server.submit("acme", &t.op(&t.connector_key, t.connector_chain(), off)),
+        &server.submit("acme", &t.connector_op(off)),
         &v,
         Some("W/\"2\""),
     );
@@ -1609,10 +1397,10 @@ fn policy_requires_nhi_owner_and_expiry() {
         }
         body("Agent", &uuid(1), Change::create(&a).unwrap(), &[], None)
     };
-    let r = server.submit("acme", &t.op(&t.admin_key, t.admin_chain(), agent(false)));
+    let r = server.submit("acme", &t.admin_op(agent(false)));
     refused_logged(&server, "acme", &v, &r, 400, "policy.nhi_owner_missing");
     applied(
-        &server.submit("acme", &t.op(&t.admin_key, t.admin_chain(), agent(true))),
+        &server.submit("acme", &t.admin_op(agent(true))),
         &v,
         Some("W/\"1\""),
     );
@@ -1663,14 +1451,7 @@ fn privileged_group_changes_need_approvals() {
     let v = server.verifier("acme");
     let (u1, g1) = (uuid(1), uuid(100));
     applied(
-        &server.submit(
-            "acme",
-            &t.op(
-                &t.admin_key,
-                t.admin_chain(),
-                create_user(&u1, &token(1), true),
-            ),
-        ),
+        &server.submit("acme", &t.admin_op(create_user(&u1, &token(1), true))),
         &v,
         None,
     );
@@ -1678,17 +1459,13 @@ fn privileged_group_changes_need_approvals() {
     applied(
         &server.submit(
             "acme",
-            &t.op(
-                &t.admin_key,
-                t.admin_chain(),
-                body(
-                    "Group",
-                    &g1,
-                    Change::create(&group).unwrap(),
-                    &[("displayname", &token(100))],
-                    None,
-                ),
-            ),
+            &t.admin_op(body(
+                "Group",
+                &g1,
+                Change::create(&group).unwrap(),
+                &[("displayname", &token(100))],
+                None,
+            )),
         ),
         &v,
         None,
@@ -1701,15 +1478,11 @@ fn privileged_group_changes_need_approvals() {
         None,
     );
     let add = || {
-        t.op(
-            &t.admin_key,
-            t.admin_chain(),
-            patch(
-                "Group",
-                &g1,
-                json!([{"op": "add", "path": "members", "value": [{"value": u1}]}]),
-            ),
-        )
+        t.admin_op(patch(
+            "Group",
+            &g1,
+            json!([{"op": "add", "path": "members", "value": [{"value": u1}]}]),
+        ))
     };
     let r = server.submit("acme", &add());
     refused_logged(&server, "acme", &v, &r, 403, "policy.approvals_required");

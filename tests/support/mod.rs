@@ -279,6 +279,14 @@ impl Resp {
     }
 
     /// Asserts status and `zkscimCode`, and the SCIM error document's shape.
+    /// A refusal that was logged: [`Resp::assert_error`], then the log index of its receipt.
+    pub fn refused_at(&self, status: u16, code: &str) -> u64 {
+        self.assert_error(status, code);
+        self.json()["receipt"]["index"]
+            .as_u64()
+            .unwrap_or_else(|| panic!("a logged refusal has a receipt: {}", self.text()))
+    }
+
     pub fn assert_error(&self, status: u16, code: &str) {
         assert_eq!(self.status, status, "{}", self.text());
         let j = self.json();
@@ -547,6 +555,16 @@ impl Tenant {
         Envelope::new(self.header(chain), body).sign(signer)
     }
 
+    /// An operation signed by the tenant's admin (root → admin).
+    pub fn admin_op(&self, body: OperationBody) -> Vec<u8> {
+        self.op(&self.admin_key, self.admin_chain(), body)
+    }
+
+    /// An operation signed by the tenant's connector (root → admin → connector).
+    pub fn connector_op(&self, body: OperationBody) -> Vec<u8> {
+        self.op(&self.connector_key, self.connector_chain(), body)
+    }
+
     pub fn revocation(
         &self,
         signer: &SigningKey,
@@ -639,6 +657,15 @@ pub fn create_user(id: &str, token: &str, active: bool) -> OperationBody {
 
 pub fn patch(rtype: &str, id: &str, ops: Json) -> OperationBody {
     body(rtype, id, Change::patch(&ops).unwrap(), &[], None)
+}
+
+/// Turns a user on or off (`active` replaced): deprovisioning, or a reactivation.
+pub fn set_active(id: &str, active: bool) -> OperationBody {
+    patch(
+        "User",
+        id,
+        serde_json::json!([{"op": "replace", "path": "active", "value": active}]),
+    )
 }
 
 /// Checks a receipt end to end: the entry hashes to the leaf, the checkpoint is signed by the

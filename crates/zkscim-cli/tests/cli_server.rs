@@ -79,6 +79,9 @@ const ADMIN: [&str; 6] = [
     "admin.chain",
 ];
 
+/// The tenant root signs directly (no chain).
+const ROOT: [&str; 4] = ["--tenant-dir", "acme", "--key", "acme/root.pem"];
+
 fn with<'a>(args: &[&'a str], signer: &[&'a str]) -> Vec<&'a str> {
     args.iter().chain(signer).copied().collect()
 }
@@ -751,7 +754,6 @@ fn policy_caps_connector_lifetime() {
         args.extend_from_slice(extra);
         run(d, &with(&args, &OKTA))
     };
-    const ROOT: [&str; 4] = ["--tenant-dir", "acme", "--key", "acme/root.pem"];
     let v = json(&run(
         d,
         &with(&["policy", "--lifetime-cap", "2=1h", "--json"], &ROOT),
@@ -937,7 +939,6 @@ fn privileged_group_approved_through_the_cli() {
         ),
     ));
     let group_id = group["resource_id"].as_str().unwrap().to_owned();
-    const ROOT: [&str; 4] = ["--tenant-dir", "acme", "--key", "acme/root.pem"];
     let rule = format!("{group_id}=2");
     let v = json(&run(
         d,
