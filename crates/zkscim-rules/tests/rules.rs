@@ -238,6 +238,35 @@ const SEALED: &str =
 /// The refusal's code; every refusal must also come back unchanged from its log entry (a
 /// duplicate submission is answered from the log, with the original status and SCIM type).
 fn refused(d: &Decision) -> &str {
+    &refusal(d).code
+}
+
+/// A revocation of `target` by `signer` under `chain`.
+fn revocation(
+    w: &mut World,
+    signer: &SigningKey,
+    chain: Vec<Certificate>,
+    target: CertId,
+) -> Vec<u8> {
+    let header = w.header(chain);
+    Envelope::new(
+        header,
+        Revocation {
+            target,
+            reason: None,
+            certificate: None,
+        },
+    )
+    .sign(signer)
+}
+
+/// A patch replacing `active`: deprovisioning, or a reactivation.
+fn set_active(active: bool) -> Change {
+    Change::patch(&json!([{"op": "replace", "path": "active", "value": active}])).unwrap()
+}
+
+/// The refusal of a refused decision, which must come back unchanged from its logged code.
+fn refusal(d: &Decision) -> &zkscim_rules::Refusal {
     match &d.verdict {
         Verdict::Refused(r) => {
             assert_eq!(
@@ -246,7 +275,7 @@ fn refused(d: &Decision) -> &str {
                 "status or scimType of {} is not derivable from its code",
                 r.code
             );
-            &r.code
+            r
         }
         Verdict::Applied { .. } => panic!("applied, expected a refusal"),
     }
@@ -312,27 +341,13 @@ fn reactivation_needs_the_capability() {
     let mut w = World::new();
     applied(&create_user(&mut w, 1, TOKEN_A, false));
     let chain = w.connector_chain(lifecycle_scope());
-    let on = w.op(
-        &key(3),
-        chain,
-        "User",
-        &uuid(1),
-        Change::patch(&json!([{"op": "replace", "path": "active", "value": true}])).unwrap(),
-        &[],
-    );
+    let on = w.op(&key(3), chain, "User", &uuid(1), set_active(true), &[]);
     assert_eq!(
         refused(&w.submit(&on).unwrap()),
         "policy.reactivation_requires_capability"
     );
     let admin = w.admin_chain();
-    let on = w.op(
-        &key(2),
-        admin,
-        "User",
-        &uuid(1),
-        Change::patch(&json!([{"op": "replace", "path": "active", "value": true}])).unwrap(),
-        &[],
-    );
+    let on = w.op(&key(2), admin, "User", &uuid(1), set_active(true), &[]);
     applied(&w.submit(&on).unwrap());
 }
 
@@ -491,7 +506,7 @@ fn replay_revocation_and_ancestor_revocation() {
         chain.clone(),
         "User",
         &uuid(1),
-        Change::patch(&json!([{"op": "replace", "path": "active", "value": false}])).unwrap(),
+        set_active(false),
         &[],
     );
     applied(&w.submit(&a).unwrap());
@@ -501,21 +516,13 @@ fn replay_revocation_and_ancestor_revocation() {
         chain.clone(),
         "User",
         &uuid(1),
-        Change::patch(&json!([{"op": "replace", "path": "active", "value": true}])).unwrap(),
+        set_active(true),
         &[],
     );
     assert_eq!(refused(&w.submit(&b).unwrap()), "replay.nonce_reused");
     // The admin revokes the connector; its later operation is refused.
-    let header = w.header(w.admin_chain());
-    let revoke = Envelope::new(
-        header,
-        Revocation {
-            target: chain[1].id(),
-            reason: None,
-            certificate: None,
-        },
-    )
-    .sign(&key(2));
+    let admin = w.admin_chain();
+    let revoke = revocation(&mut w, &key(2), admin, chain[1].id());
     applied(&w.submit(&revoke).unwrap());
     assert_eq!(
         refused(&create_user(&mut w, 3, TOKEN_B, true)),
@@ -533,28 +540,10 @@ fn replay_revocation_and_ancestor_revocation() {
             .build()
             .unwrap(),
     );
-    let header = w.header(chain.clone());
-    let up = Envelope::new(
-        header,
-        Revocation {
-            target: chain[0].id(),
-            reason: None,
-            certificate: None,
-        },
-    )
-    .sign(&key(3));
+    let up = revocation(&mut w, &key(3), chain.clone(), chain[0].id());
     assert_eq!(refused(&w.submit(&up).unwrap()), "revocation.not_ancestor");
     // Revoking the admin revokes the subtree beneath it.
-    let header = w.header(vec![]);
-    let root_revokes = Envelope::new(
-        header,
-        Revocation {
-            target: chain[0].id(),
-            reason: None,
-            certificate: None,
-        },
-    )
-    .sign(&w.root);
+    let root_revokes = revocation(&mut w, &key(1), vec![], chain[0].id());
     applied(&w.submit(&root_revokes).unwrap());
     assert_eq!(
         refused(&create_user(&mut w, 2, TOKEN_B, true)),
@@ -659,10 +648,8 @@ fn lifetime_caps_bind_every_write_but_deprovisioning_and_revocation() {
     );
     // Now its creates and patches are refused, naming the certificate and the cap...
     let d = create_user(&mut w, 2, TOKEN_B, true);
-    assert_eq!(refused(&d), "policy.lifetime_exceeded");
-    let Verdict::Refused(r) = &d.verdict else {
-        unreachable!()
-    };
+    let r = refusal(&d);
+    assert_eq!(r.code, "policy.lifetime_exceeded");
     assert!(
         r.detail.contains("level 2") && r.detail.contains("okta") && r.detail.contains("3600"),
         "{}",
@@ -692,21 +679,12 @@ fn lifetime_caps_bind_every_write_but_deprovisioning_and_revocation() {
         chain.clone(),
         "User",
         &uuid(1),
-        Change::patch(&json!([{"op": "replace", "path": "active", "value": false}])).unwrap(),
+        set_active(false),
         &[],
     );
     applied(&w.submit(&off).unwrap());
     // and neither is revocation, even by the over-long certificate itself.
-    let header = w.header(chain.clone());
-    let revoke = Envelope::new(
-        header,
-        Revocation {
-            target: chain[1].id(),
-            reason: None,
-            certificate: None,
-        },
-    )
-    .sign(&key(3));
+    let revoke = revocation(&mut w, &key(3), chain.clone(), chain[1].id());
     applied(&w.submit(&revoke).unwrap());
     // Level 1 is not capped: the admin still writes.
     let admin = w.admin_chain();
@@ -835,10 +813,8 @@ fn nhi_policy_requires_owner_and_expiry_but_never_blocks_deprovisioning() {
     let d = create(&mut w, 2, Some(SEALED), Some(at(T0)));
     assert_eq!(refused(&d), "policy.nhi_expired");
     let d = create(&mut w, 2, Some(SEALED), Some(at(T0 + 31 * 86_400)));
-    assert_eq!(refused(&d), "policy.nhi_expiry_too_far");
-    let Verdict::Refused(r) = &d.verdict else {
-        unreachable!()
-    };
+    let r = refusal(&d);
+    assert_eq!(r.code, "policy.nhi_expiry_too_far");
     assert!(r.detail.contains("2592000"), "{}", r.detail);
     applied(&create(&mut w, 2, Some(SEALED), Some(at(T0 + 86_400))));
     // A type the policy does not list is not bound.
@@ -864,11 +840,7 @@ fn nhi_policy_requires_owner_and_expiry_but_never_blocks_deprovisioning() {
     );
     assert_eq!(refused(&d), "policy.nhi_owner_missing");
     // ...but deactivating it is always possible.
-    applied(&admin_op(
-        &mut w,
-        1,
-        Change::patch(&json!([{"op": "replace", "path": "active", "value": false}])).unwrap(),
-    ));
+    applied(&admin_op(&mut w, 1, set_active(false)));
     // A tenant that seals the expiry can still require it (by presence), but not bound it.
     let mut sealed = TenantPolicy::default_policy();
     sealed
@@ -988,10 +960,8 @@ fn privileged_groups_need_distinct_approvers_and_reactivation_can_be_co_signed()
     // The admin alone: one approver of three.
     let alone = change(&mut w);
     let d = w.submit(&alone).unwrap();
-    assert_eq!(refused(&d), "policy.approvals_required");
-    let Verdict::Refused(r) = &d.verdict else {
-        unreachable!()
-    };
+    let r = refusal(&d);
+    assert_eq!(r.code, "policy.approvals_required");
     assert!(
         r.detail.contains("needs 3") && r.detail.contains("found 1"),
         "{}",
@@ -1012,16 +982,7 @@ fn privileged_groups_need_distinct_approvers_and_reactivation_can_be_co_signed()
     let revoked = admin_with(&w, 7, admin_scope(), "revoked-admin");
     let by_revoked = approval(&mut w, &key(7), revoked.clone(), &statement);
     applied(&w.submit(&by_revoked).unwrap());
-    let header = w.header(vec![]);
-    let revoke = Envelope::new(
-        header,
-        Revocation {
-            target: revoked[0].id(),
-            reason: None,
-            certificate: None,
-        },
-    )
-    .sign(&key(1));
+    let revoke = revocation(&mut w, &key(1), vec![], revoked[0].id());
     applied(&w.submit(&revoke).unwrap());
     // An approver whose certificate has expired by the time the statement is decided.
     let mut short = claims(&key(10), 0, admin_scope(), "short-admin");
@@ -1038,10 +999,8 @@ fn privileged_groups_need_distinct_approvers_and_reactivation_can_be_co_signed()
     // (the expired approver no longer counts; its approval was valid when logged).
     w.now = T0 + 120;
     let d = w.submit(&statement).unwrap();
-    assert_eq!(refused(&d), "policy.approvals_required");
-    let Verdict::Refused(r) = &d.verdict else {
-        unreachable!()
-    };
+    let r = refusal(&d);
+    assert_eq!(r.code, "policy.approvals_required");
     assert!(r.detail.contains("found 2"), "{}", r.detail);
     // Deleting the group is a membership change too.
     let admin = w.admin_chain();
@@ -1060,25 +1019,11 @@ fn privileged_groups_need_distinct_approvers_and_reactivation_can_be_co_signed()
     applied(&w.submit(&statement).unwrap());
     // Reactivation by a key without the capability, approved by one that has it.
     let chain = w.connector_chain(lifecycle_scope());
-    let off = w.op(
-        &key(3),
-        chain,
-        "User",
-        &uuid(1),
-        Change::patch(&json!([{"op": "replace", "path": "active", "value": false}])).unwrap(),
-        &[],
-    );
+    let off = w.op(&key(3), chain, "User", &uuid(1), set_active(false), &[]);
     applied(&w.submit(&off).unwrap());
     let on = |w: &mut World| {
         let chain = w.connector_chain(lifecycle_scope());
-        w.op(
-            &key(3),
-            chain,
-            "User",
-            &uuid(1),
-            Change::patch(&json!([{"op": "replace", "path": "active", "value": true}])).unwrap(),
-            &[],
-        )
+        w.op(&key(3), chain, "User", &uuid(1), set_active(true), &[])
     };
     let unapproved = on(&mut w);
     assert_eq!(
@@ -1134,14 +1079,7 @@ fn replay_reproduces_the_directory_and_catches_forged_verdicts() {
     let mut w = World::new();
     applied(&create_user(&mut w, 1, TOKEN_A, false));
     let chain = w.connector_chain(lifecycle_scope());
-    let on = w.op(
-        &key(3),
-        chain,
-        "User",
-        &uuid(1),
-        Change::patch(&json!([{"op": "replace", "path": "active", "value": true}])).unwrap(),
-        &[],
-    );
+    let on = w.op(&key(3), chain, "User", &uuid(1), set_active(true), &[]);
     assert_eq!(
         refused(&w.submit(&on).unwrap()),
         "policy.reactivation_requires_capability"
@@ -1360,8 +1298,7 @@ fn replayed_nonces_are_refused_after_the_nonce_set_compacts() {
         resource_type: "User".into(),
         resource_id: uuid(1),
         if_match: None,
-        change: Change::patch(&json!([{"op": "replace", "path": "active", "value": false}]))
-            .unwrap(),
+        change: set_active(false),
         indexes: BTreeMap::new(),
     };
     let long = Envelope::new(long_header.clone(), patch()).sign(&key(3));
@@ -1495,14 +1432,7 @@ fn patch_keeps_created_and_moves_last_modified() {
     let before = body_of(&w);
     w.now = T0 + 3_600;
     let chain = w.connector_chain(lifecycle_scope());
-    let off = w.op(
-        &key(3),
-        chain,
-        "User",
-        &uuid(1),
-        Change::patch(&json!([{"op": "replace", "path": "active", "value": false}])).unwrap(),
-        &[],
-    );
+    let off = w.op(&key(3), chain, "User", &uuid(1), set_active(false), &[]);
     applied(&w.submit(&off).unwrap());
     let after = body_of(&w);
     assert_eq!(after.version, before.version + 1);
