@@ -84,10 +84,16 @@ pub fn load(r: &Resolved) -> Result<Signer, CliError> {
 
 /// The server to talk to: flag or environment, else the config file, else tenant.json.
 pub fn server(r: &Resolved, tenant: &TenantDir) -> Option<String> {
-    r.server_flag
-        .clone()
-        .or_else(|| r.server_config.clone())
-        .or_else(|| tenant.server.clone())
+    server_of(r.server_flag.clone(), r.server_config.clone(), tenant)
+}
+
+/// [`server`] from its pieces, for commands that take no signer.
+pub fn server_of(
+    flag: Option<String>,
+    config: Option<String>,
+    tenant: &TenantDir,
+) -> Option<String> {
+    flag.or(config).or_else(|| tenant.server.clone())
 }
 
 /// Sends a statement signed by `s` where the command was asked to: to the server (submitted

@@ -92,10 +92,7 @@ pub fn run(a: SubmitArgs, out: &Output) -> Result<(), CliError> {
         .hint("pass the tenant directory it was signed for")
         .input());
     }
-    let server = a
-        .server
-        .or_else(|| cfg.server.clone())
-        .or_else(|| tenant.server.clone())
+    let server = crate::signer::server_of(a.server, cfg.server.clone(), &tenant)
         .ok_or_else(|| crate::signer::no_server(&cfg))?;
     let r = crate::remote::submit(&server, &tenant, &bytes)?;
     out.result(
