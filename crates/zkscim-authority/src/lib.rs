@@ -321,8 +321,11 @@ impl Authority {
                     TenantLog::resume(&row.tenant, origin, &head)?,
                 );
             }
-            let mut info = TenantInfo::new(&row.tenant, root);
-            info.set_policy(&policy);
+            let info = TenantInfo {
+                tenant: row.tenant.clone(),
+                root,
+                policy,
+            };
             tenants.insert(row.tenant, info);
         }
         let tenants = Arc::new(RwLock::new(tenants));

@@ -135,7 +135,7 @@ impl Authority {
             .tenant(tenant)
             .ok_or_else(|| ReadError::NotFound(format!("tenant '{tenant}' does not exist")))?;
         let rs = self.inner.registry.resource_schema(resource_type)?;
-        let profile = zkscim_rules::scim_profile(&info.profile, &rs);
+        let profile = zkscim_rules::scim_profile(&info.policy.profile, &rs);
         let params: Vec<(String, String)> = form_pairs(query);
         let borrowed: Vec<(&str, &str)> = params
             .iter()

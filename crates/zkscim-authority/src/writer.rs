@@ -582,7 +582,7 @@ fn apply_effects(
                 // before lifetime caps existed) reads as a policy without caps.
                 txn.set_profile(tenant, &policy.to_bytes())?;
                 if let Some(t) = tenants.get_mut(tenant) {
-                    t.set_policy(policy);
+                    t.policy = policy.clone();
                 }
             }
         }

@@ -29,9 +29,7 @@ use zkscim_proto::cert::{CertId, Certificate, ChainContext, VerifiedCache, Verif
 use zkscim_proto::envelope::{Change, EnvelopeError, OperationBody, Signed, Statement, Verified};
 use zkscim_proto::keys::PublicKey;
 use zkscim_proto::log_entry::EntryKind;
-use zkscim_proto::policy::{
-    LifetimeCaps, NhiRequirements, PolicyPart, PrivilegedGroups, TenantPolicy,
-};
+use zkscim_proto::policy::{NhiRequirements, PolicyPart, TenantPolicy};
 use zkscim_proto::scope::{AttrPath, Capability, Operation};
 use zkscim_proto::seal::{self, Protection, ProtectionProfile};
 use zkscim_scim::{ResourceSchema, SchemaRegistry, Uniqueness};
@@ -63,36 +61,19 @@ pub struct TenantInfo {
     pub tenant: String,
     /// Root public key from the genesis entry.
     pub root: PublicKey,
-    /// Current protection profile (the default until a policy statement changes it).
-    pub profile: ProtectionProfile,
-    /// Certificate lifetime caps by chain level (none until a policy statement sets them).
-    pub lifetime_caps: LifetimeCaps,
-    /// What non-human identities must carry (nothing until a policy statement says).
-    pub nhi: NhiRequirements,
-    /// Groups whose membership changes need several approvers (none until a policy says).
-    pub privileged_groups: PrivilegedGroups,
+    /// The tenant policy in force: the default (default protection profile, no lifetime caps,
+    /// no NHI requirements, no privileged groups) until a policy statement replaces it.
+    pub policy: TenantPolicy,
 }
 
 impl TenantInfo {
-    /// A tenant as its genesis creates it: the default profile, no lifetime caps and no NHI
-    /// requirements.
+    /// A tenant as its genesis creates it, under the default policy.
     pub fn new(tenant: &str, root: PublicKey) -> TenantInfo {
         TenantInfo {
             tenant: tenant.to_owned(),
             root,
-            profile: ProtectionProfile::default_profile(),
-            lifetime_caps: LifetimeCaps::none(),
-            nhi: NhiRequirements::none(),
-            privileged_groups: PrivilegedGroups::none(),
+            policy: TenantPolicy::default(),
         }
-    }
-
-    /// Takes on a policy statement's document.
-    pub fn set_policy(&mut self, policy: &TenantPolicy) {
-        self.profile = policy.profile.clone();
-        self.lifetime_caps = policy.lifetime_caps.clone();
-        self.nhi = policy.nhi.clone();
-        self.privileged_groups = policy.privileged_groups.clone();
     }
 }
 
@@ -788,6 +769,7 @@ fn decide_policy(v: &Verified<zkscim_proto::envelope::PolicyUpdate>) -> Verdict 
 /// credentials).
 fn check_lifetime(tenant: &TenantInfo, chain: &[Certificate]) -> Option<Refusal> {
     tenant
+        .policy
         .lifetime_caps
         .check(chain)
         .err()
@@ -942,7 +924,7 @@ fn decide_operation(
     let touches_members = is_group && touched.iter().any(AttrPath::touches_members);
     let mut approvers: Option<Vec<Approver>> = None;
     if touches_members {
-        if let Some(required) = tenant.privileged_groups.approvers_for(id) {
+        if let Some(required) = tenant.policy.privileged_groups.approvers_for(id) {
             let found = valid_approvers(v, tenant, view, now, &touched)?;
             let count = 1 + found.len();
             if count < usize::from(required) {
@@ -967,11 +949,11 @@ fn decide_operation(
             }],
         });
     }
-    let scim_profile = scim_profile_cached(&tenant.profile, &rs);
+    let scim_profile = scim_profile_cached(&tenant.policy.profile, &rs);
     let scim_profile = &*scim_profile;
     // Leak guard on the request itself, before the engine sees it, so the refusal names the
     // protection profile; the resulting resource is checked again below.
-    if let Err(r) = check_request_profile(&tenant.profile, rtype, &json) {
+    if let Err(r) = check_request_profile(&tenant.policy.profile, rtype, &json) {
         return refuse(r);
     }
     // What is read of the stored body after the change is read now, so that a patch can take
@@ -1062,7 +1044,7 @@ fn decide_operation(
         }
     }
     // Leak guard: every string in the result must match the tenant's protection profile.
-    if let Err(r) = check_profile(&tenant.profile, rtype, &result) {
+    if let Err(r) = check_profile(&tenant.policy.profile, rtype, &result) {
         return refuse(r);
     }
     // Lifetime caps bind every write except deprovisioning (DESIGN §4: never blocked for a key
@@ -1074,7 +1056,7 @@ fn decide_operation(
         if let Some(r) = check_lifetime(tenant, &v.header().chain) {
             return refuse(r);
         }
-        if let Some(r) = check_nhi(&tenant.nhi, rtype, id, &result, now) {
+        if let Some(r) = check_nhi(&tenant.policy.nhi, rtype, id, &result, now) {
             return refuse(r);
         }
     }
@@ -1102,7 +1084,7 @@ fn decide_operation(
     let indexes = match resolve_indexes(
         body,
         &touched,
-        &tenant.profile,
+        &tenant.policy.profile,
         &rs,
         &result,
         current.as_ref(),

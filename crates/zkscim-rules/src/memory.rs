@@ -285,7 +285,7 @@ impl MemoryState {
             }
             Effect::SetPolicy(policy) => {
                 if let Some(t) = &mut self.tenant {
-                    t.set_policy(policy);
+                    t.policy = policy.clone();
                 }
             }
         }

@@ -643,7 +643,7 @@ fn lifetime_caps_bind_every_write_but_deprovisioning_and_revocation() {
     let admin = w.admin_chain();
     applied(&policy_statement(&mut w, admin, &key(2), policy.to_cbor()));
     assert_eq!(
-        w.state.tenant.as_ref().unwrap().lifetime_caps,
+        w.state.tenant.as_ref().unwrap().policy.lifetime_caps,
         policy.lifetime_caps
     );
     // Now its creates and patches are refused, naming the certificate and the cap...
@@ -734,12 +734,26 @@ fn lifetime_caps_bind_every_write_but_deprovisioning_and_revocation() {
         &root,
         TenantPolicy::default_policy().to_cbor(),
     ));
-    assert!(w.state.tenant.as_ref().unwrap().lifetime_caps.is_empty());
+    assert!(w
+        .state
+        .tenant
+        .as_ref()
+        .unwrap()
+        .policy
+        .lifetime_caps
+        .is_empty());
     // A malformed cap is refused as such, and changes nothing: the caps in force stay.
     let mut capped = TenantPolicy::default_policy();
     capped.lifetime_caps.set(2, 7_200).unwrap();
     applied(&policy_statement(&mut w, vec![], &root, capped.to_cbor()));
-    let in_force = w.state.tenant.as_ref().unwrap().lifetime_caps.clone();
+    let in_force = w
+        .state
+        .tenant
+        .as_ref()
+        .unwrap()
+        .policy
+        .lifetime_caps
+        .clone();
     assert!(!in_force.is_empty());
     let mut doc = TenantPolicy::default_policy().to_cbor();
     if let zkscim_proto::codec::Value::Map(m) = &mut doc {
@@ -753,7 +767,10 @@ fn lifetime_caps_bind_every_write_but_deprovisioning_and_revocation() {
     }
     let d = policy_statement(&mut w, vec![], &root, doc);
     assert_eq!(refused(&d), "policy.invalid_lifetime_caps");
-    assert_eq!(w.state.tenant.as_ref().unwrap().lifetime_caps, in_force);
+    assert_eq!(
+        w.state.tenant.as_ref().unwrap().policy.lifetime_caps,
+        in_force
+    );
     // The whole history replays to the same verdicts.
     assert!(replay_all(&w, &w.log).is_ok());
 }
