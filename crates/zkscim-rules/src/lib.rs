@@ -287,6 +287,7 @@ fn kind_of(statement: &Statement) -> EntryKind {
 ///
 /// `tenant` is the tenant the statement is submitted to (`None` if it does not exist yet, which
 /// only a genesis may face). Read requests are not statements of the log and are refused here.
+/// The statement is copied into the [`Verification`]; [`verify_owned`] moves it instead.
 pub fn verify(
     statement: &Statement,
     tenant: Option<&TenantInfo>,
@@ -295,7 +296,27 @@ pub fn verify(
     settings: Settings,
     cache: &mut dyn VerifiedCache,
 ) -> Verification {
-    if let Statement::Genesis(genesis) = statement {
+    verify_owned(
+        statement.clone(),
+        tenant,
+        route_tenant,
+        now,
+        settings,
+        cache,
+    )
+}
+
+/// [`verify`], taking the statement by value: it moves into the [`Verification`] instead of
+/// being copied there, which is what a caller without further use for it (a replay) wants.
+pub fn verify_owned(
+    statement: Statement,
+    tenant: Option<&TenantInfo>,
+    route_tenant: &str,
+    now: u64,
+    settings: Settings,
+    cache: &mut dyn VerifiedCache,
+) -> Verification {
+    if let Statement::Genesis(genesis) = &statement {
         if genesis.header().tenant != route_tenant {
             return Verification::Forged(EnvelopeError::TenantMismatch {
                 expected: route_tenant.to_owned(),
@@ -316,74 +337,6 @@ pub fn verify(
     let ctx = ChainContext {
         tenant: &tenant.tenant,
         root: &tenant.root,
-        now,
-    };
-    fn finish<K: zkscim_proto::envelope::Chained>(
-        signed: &Signed<K>,
-        statement: &Statement,
-        ctx: &ChainContext<'_>,
-        settings: Settings,
-        cache: &mut dyn VerifiedCache,
-        wrap: impl FnOnce(Verified<K>) -> Verification,
-    ) -> Verification {
-        match signed.verify(ctx, settings.skew_secs, cache) {
-            Ok(v) => wrap(v),
-            Err(e) if e.after_authentication() => Verification::Refused {
-                statement: Box::new(statement.clone()),
-                refusal: Refusal::from_envelope(&e),
-            },
-            Err(e) => Verification::Forged(e),
-        }
-    }
-    match statement {
-        Statement::Operation(s) => finish(s, statement, &ctx, settings, cache, |v| {
-            Verification::Operation(Box::new(v))
-        }),
-        Statement::Revocation(s) => finish(s, statement, &ctx, settings, cache, |v| {
-            Verification::Revocation(Box::new(v))
-        }),
-        Statement::Policy(s) => finish(s, statement, &ctx, settings, cache, |v| {
-            Verification::Policy(Box::new(v))
-        }),
-        Statement::Approval(s) => finish(s, statement, &ctx, settings, cache, |v| {
-            Verification::Approval(Box::new(v))
-        }),
-        Statement::ReadRequest(_) => Verification::Forged(EnvelopeError::TenantMismatch {
-            expected: "a log statement (operation, revocation, policy or genesis)".into(),
-            found: "a read request".into(),
-        }),
-        Statement::Genesis(_) => Verification::Forged(EnvelopeError::TenantMismatch {
-            expected: "unreachable".into(),
-            found: "genesis".into(),
-        }),
-    }
-}
-
-/// [`verify`], taking the statement by value: it moves into the [`Verification`] instead of
-/// being copied there, which is what a caller without further use for it (a replay) wants. The
-/// result is the same as `verify(&statement, ..)`'s.
-pub fn verify_owned(
-    statement: Statement,
-    tenant: Option<&TenantInfo>,
-    route_tenant: &str,
-    now: u64,
-    settings: Settings,
-    cache: &mut dyn VerifiedCache,
-) -> Verification {
-    let tenant_info = match (&statement, tenant) {
-        (
-            Statement::Operation(_)
-            | Statement::Revocation(_)
-            | Statement::Policy(_)
-            | Statement::Approval(_),
-            Some(t),
-        ) => t,
-        // Genesis, read requests and statements to a missing tenant: nothing to move.
-        _ => return verify(&statement, tenant, route_tenant, now, settings, cache),
-    };
-    let ctx = ChainContext {
-        tenant: &tenant_info.tenant,
-        root: &tenant_info.root,
         now,
     };
     fn finish<K: zkscim_proto::envelope::Chained>(
@@ -421,8 +374,15 @@ pub fn verify_owned(
         Statement::Revocation(s) => chained!(s, Revocation),
         Statement::Policy(s) => chained!(s, Policy),
         Statement::Approval(s) => chained!(s, Approval),
-        // Matched above.
-        other => verify(&other, tenant, route_tenant, now, settings, cache),
+        Statement::ReadRequest(_) => Verification::Forged(EnvelopeError::TenantMismatch {
+            expected: "a log statement (operation, revocation, policy or genesis)".into(),
+            found: "a read request".into(),
+        }),
+        // Answered above.
+        Statement::Genesis(_) => Verification::Forged(EnvelopeError::TenantMismatch {
+            expected: "unreachable".into(),
+            found: "genesis".into(),
+        }),
     }
 }
 
