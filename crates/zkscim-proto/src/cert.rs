@@ -504,7 +504,7 @@ impl VerifiedCache for NoCache {
     fn mark_verified(&mut self, _: CertId) {}
 }
 
-impl VerifiedCache for std::collections::HashSet<CertId> {
+impl<S: std::hash::BuildHasher> VerifiedCache for std::collections::HashSet<CertId, S> {
     fn is_verified(&self, id: &CertId) -> bool {
         self.contains(id)
     }

@@ -857,9 +857,13 @@ fn token_body(value: &str, kind: TokenKind) -> Result<&str, SealError> {
             max,
         }));
     }
-    if let Some(position) = body
-        .bytes()
-        .position(|b| !(b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
+    // The whole body is checked first without stopping early (the loop vectorises; the leak
+    // guard runs this on every sealed leaf of every request and resulting resource), and only
+    // a body that fails is scanned again for the offending position.
+    let all_in_alphabet = body.bytes().fold(true, |all, b| all & is_base64url_char(b));
+    if let Some(position) = (!all_in_alphabet)
+        .then(|| body.bytes().position(|b| !is_base64url_char(b)))
+        .flatten()
     {
         let offset = prefix.len() + position;
         let padding = body.as_bytes().get(position) == Some(&b'=');
@@ -889,6 +893,12 @@ fn token_body(value: &str, kind: TokenKind) -> Result<&str, SealError> {
         return Err(wrap(TokenShapeError::NonCanonical));
     }
     Ok(body)
+}
+
+/// Whether `b` is in the unpadded base64url alphabet, without branches (`b | 0x20` folds the
+/// capitals onto the lower-case range and maps nothing else into it).
+fn is_base64url_char(b: u8) -> bool {
+    ((b | 0x20).wrapping_sub(b'a') < 26) | (b.wrapping_sub(b'0') < 10) | (b == b'-') | (b == b'_')
 }
 
 fn base64url_value(c: u8) -> u8 {
@@ -1458,6 +1468,42 @@ fn protection_field(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn branchless_alphabet_check_is_exactly_base64url() {
+        for b in 0..=u8::MAX {
+            let expected = b.is_ascii_alphanumeric() || b == b'-' || b == b'_';
+            assert_eq!(is_base64url_char(b), expected, "byte {b:#04x}");
+        }
+    }
+
+    #[test]
+    fn the_first_byte_outside_the_alphabet_is_named_wherever_it_is() {
+        let valid = format!("{SEALED_PREFIX}{}", "A".repeat(MIN_SEALED_CHARS));
+        for at in [0, 1, 31, 32, 33, MIN_SEALED_CHARS - 1] {
+            for bad in [b'+', b'/', b'=', b' ', 0x80] {
+                let mut bytes = valid.clone().into_bytes();
+                bytes[SEALED_PREFIX.len() + at] = bad;
+                // A second bad byte later must not be the one reported.
+                let last = bytes.len() - 1;
+                if last > SEALED_PREFIX.len() + at {
+                    bytes[last] = b'+';
+                }
+                let value = String::from_utf8_lossy(&bytes).into_owned();
+                let offset = SEALED_PREFIX.len() + at;
+                let expected = if bad == b'=' {
+                    TokenShapeError::Padding { offset }
+                } else {
+                    TokenShapeError::InvalidCharacter { offset }
+                };
+                assert_eq!(
+                    check_sealed_shape(&value),
+                    Err(SealError::SealedShape(expected)),
+                    "byte {bad:#04x} at {at}"
+                );
+            }
+        }
+    }
 
     struct CountingRng(u8);
     impl rand_core::RngCore for CountingRng {

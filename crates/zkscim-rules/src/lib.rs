@@ -1750,7 +1750,7 @@ type LeafProtection = Result<(Box<str>, Protection), seal::PathError>;
 #[derive(Debug, Default)]
 struct LeafMemo {
     profile: Option<ProtectionProfile>,
-    by_type: HashMap<String, HashMap<Box<str>, LeafProtection, Keyed>>,
+    by_type: HashMap<String, HashMap<Box<str>, LeafProtection, Keyed>, Keyed>,
 }
 
 thread_local! {
@@ -1807,11 +1807,11 @@ fn with_leaf_protections<T>(
             memo.profile = Some(profile.clone());
             memo.by_type.clear();
         }
-        if !memo.by_type.contains_key(rtype) {
-            memo.by_type.insert(rtype.to_owned(), HashMap::default());
-        }
-        let mut empty = HashMap::default();
-        let paths = memo.by_type.get_mut(rtype).unwrap_or(&mut empty);
+        let memo = &mut *memo;
+        let paths = match memo.by_type.get_mut(rtype) {
+            Some(paths) => paths,
+            None => memo.by_type.entry(rtype.to_owned()).or_default(),
+        };
         f(&mut LeafChecks {
             profile,
             rtype,

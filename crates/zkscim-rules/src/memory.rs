@@ -150,8 +150,10 @@ pub struct MemoryState {
     /// The tenant, once its genesis is applied.
     pub tenant: Option<TenantInfo>,
     nonces: NonceSet,
-    revoked: HashSet<CertId>,
-    certificates: HashMap<CertId, Vec<u8>>,
+    /// Certificate ids are SHA-256 outputs and compared in full; the keyed hash only spreads
+    /// them (SipHash on the ids was ~2% of the replay: every statement checks its chain).
+    revoked: HashSet<CertId, Keyed>,
+    certificates: HashMap<CertId, Vec<u8>, Keyed>,
     /// Type → id → resource. Ids are hashed, not ordered: nearly every statement looks one up
     /// and a B-tree of half a million ids cost ~10% of the replay in string comparisons; the
     /// digest and [`MemoryState::resources`] sort the ids when they need (type, id) order. A
@@ -163,7 +165,7 @@ pub struct MemoryState {
     /// Type → attribute → value → owners (hashed, for the same reason; never iterated).
     index: BTreeMap<String, BTreeMap<String, IndexValues>>,
     /// Approved statement hash → the approvals' bytes, in log order.
-    approvals: HashMap<[u8; 32], Vec<Vec<u8>>>,
+    approvals: HashMap<[u8; 32], Vec<Vec<u8>>, Keyed>,
 }
 
 impl MemoryState {

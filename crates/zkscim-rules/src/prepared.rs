@@ -166,7 +166,7 @@ pub fn prepare_batch(
 
 /// The replayer's certificate cache plus the one statement signature verified ahead.
 pub(crate) struct WithSignature<'a> {
-    pub(crate) certs: &'a mut HashSet<CertId>,
+    pub(crate) certs: &'a mut HashSet<CertId, crate::exact_set::Keyed>,
     pub(crate) signer: Option<PublicKey>,
     pub(crate) bytes: &'a [u8],
 }

@@ -12,7 +12,7 @@ use zkscim_proto::keys::PublicKey;
 use zkscim_proto::log_entry::{EntryKind, LogEntry, Outcome};
 use zkscim_scim::SchemaRegistry;
 
-use crate::exact_set::ExactSet;
+use crate::exact_set::{ExactSet, Keyed};
 use crate::memory::MemoryState;
 use crate::prepared::{Prepared, TouchedAndJson, WithSignature};
 use crate::{Decision, Settings, TenantInfo, Verdict, Verification};
@@ -61,7 +61,7 @@ pub struct Replayer {
     settings: Settings,
     registry: SchemaRegistry,
     state: MemoryState,
-    cache: HashSet<CertId>,
+    cache: HashSet<CertId, Keyed>,
     /// SHA-256 of every statement logged so far, exactly (one per entry: the largest set).
     seen_submissions: ExactSet<32>,
 }
@@ -80,7 +80,7 @@ impl Replayer {
             settings,
             registry,
             state: MemoryState::new(),
-            cache: HashSet::new(),
+            cache: HashSet::default(),
             seen_submissions: ExactSet::new(),
         }
     }
