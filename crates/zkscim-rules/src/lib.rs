@@ -1765,32 +1765,40 @@ struct LeafChecks<'a> {
 }
 
 impl LeafChecks<'_> {
-    /// [`ProtectionProfile::check_value`], the path's part memoised.
-    fn check(&mut self, path: &str, value: &str) -> Result<(), Refusal> {
-        let refuse = |v: seal::ProfileViolation| {
-            Refusal::new(v.code(), 400, v.to_string()).scim("invalidValue")
-        };
+    /// `f` applied to the normalised form and protection of `path`, from the memo.
+    fn with_leaf<T>(&mut self, path: &str, f: impl FnOnce(&LeafProtection) -> T) -> T {
         let derive = || {
             self.profile
                 .leaf_protection(self.rtype, path)
                 .map(|(normalised, protection)| (normalised.into_boxed_str(), protection))
         };
-        let fresh;
-        let leaf = match self.memo.get(path) {
-            Some(leaf) => leaf,
-            None if self.memo.len() >= LEAF_MEMO_PATHS => {
-                fresh = derive();
-                &fresh
-            }
-            None => self.memo.entry(path.into()).or_insert_with(derive),
+        match self.memo.get(path) {
+            Some(leaf) => f(leaf),
+            None if self.memo.len() >= LEAF_MEMO_PATHS => f(&derive()),
+            None => f(self.memo.entry(path.into()).or_insert_with(derive)),
+        }
+    }
+
+    /// [`ProtectionProfile::protection`], memoised.
+    fn protection(&mut self, path: &str) -> Result<Protection, seal::PathError> {
+        self.with_leaf(path, |leaf| match leaf {
+            Ok((_, protection)) => Ok(*protection),
+            Err(e) => Err(e.clone()),
+        })
+    }
+
+    /// [`ProtectionProfile::check_value`], the path's part memoised.
+    fn check(&mut self, path: &str, value: &str) -> Result<(), Refusal> {
+        let refuse = |v: seal::ProfileViolation| {
+            Refusal::new(v.code(), 400, v.to_string()).scim("invalidValue")
         };
-        match leaf {
+        let rtype = self.rtype;
+        self.with_leaf(path, |leaf| match leaf {
             Ok((normalised, protection)) => {
-                seal::check_value_against(*protection, self.rtype, normalised, value)
-                    .map_err(refuse)
+                seal::check_value_against(*protection, rtype, normalised, value).map_err(refuse)
             }
             Err(e) => Err(refuse(seal::ProfileViolation::from(e.clone()))),
-        }
+        })
     }
 }
 
@@ -1832,11 +1840,22 @@ fn resolve_indexes(
     current: Option<&StoredResource>,
 ) -> Result<BTreeMap<String, String>, Refusal> {
     let rtype = rs.resource_type.name.as_str();
+    // The protections come from the leak guard's memo (deriving one walks every profile rule).
+    with_leaf_protections(profile, rtype, |leaves| {
+        resolve_indexes_with(leaves, body, touched, rs, result, current)
+    })
+}
+
+fn resolve_indexes_with(
+    leaves: &mut LeafChecks<'_>,
+    body: &OperationBody,
+    touched: &[AttrPath],
+    rs: &ResourceSchema,
+    result: &Json,
+    current: Option<&StoredResource>,
+) -> Result<BTreeMap<String, String>, Refusal> {
     for path in body.indexes.keys() {
-        if !matches!(
-            profile.protection(rtype, path),
-            Ok(Protection::SealedIndexed)
-        ) {
+        if !matches!(leaves.protection(path), Ok(Protection::SealedIndexed)) {
             return Err(Refusal::new(
                 "profile.index_unexpected",
                 400,
@@ -1847,7 +1866,7 @@ fn resolve_indexes(
     }
     let mut out = BTreeMap::new();
     for (path, value) in top_level_strings(result) {
-        match profile.protection(rtype, &path) {
+        match leaves.protection(&path) {
             Ok(Protection::SealedIndexed) => {
                 let written = touched.iter().any(|t| t.as_str() == path);
                 let token = if written {
@@ -2012,6 +2031,12 @@ mod tests {
                     .map_err(|v| (v.code().to_owned(), v.to_string()))
             });
             assert_eq!(memo, direct, "{rtype} {body}");
+            // The memo's protections (what `resolve_indexes` reads) are the profile's own.
+            for path in ["title", "TITLE", "name.givenName", "emails.value", "bad path", "a..b"] {
+                let memoised =
+                    super::with_leaf_protections(profile, rtype, |leaves| leaves.protection(path));
+                assert_eq!(memoised, profile.protection(rtype, path), "{rtype} {path}");
+            }
             memo
         };
         for _ in 0..2 {
