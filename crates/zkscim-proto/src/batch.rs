@@ -64,19 +64,53 @@ fn is_canonical_y(encoding: &[u8; 32]) -> bool {
     !at_least_p
 }
 
+/// The y-coordinates (little-endian, below p) of the eight points of small order: 0 (order 4),
+/// 1 (the identity), the two of order 8, and p − 1 (order 2). A point on the curve has small
+/// order exactly when its y is one of these, whatever the sign of x, since −P has the order of
+/// P (checked against `EdwardsPoint::is_small_order` in the tests).
+const SMALL_ORDER_Y: [[u8; 32]; 5] = [
+    [0; 32],
+    [
+        1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+        0, 0,
+    ],
+    [
+        0x26, 0xe8, 0x95, 0x8f, 0xc2, 0xb2, 0x27, 0xb0, 0x45, 0xc3, 0xf4, 0x89, 0xf2, 0xef, 0x98,
+        0xf0, 0xd5, 0xdf, 0xac, 0x05, 0xd3, 0xc6, 0x33, 0x39, 0xb1, 0x38, 0x02, 0x88, 0x6d, 0x53,
+        0xfc, 0x05,
+    ],
+    [
+        0xc7, 0x17, 0x6a, 0x70, 0x3d, 0x4d, 0xd8, 0x4f, 0xba, 0x3c, 0x0b, 0x76, 0x0d, 0x10, 0x67,
+        0x0f, 0x2a, 0x20, 0x53, 0xfa, 0x2c, 0x39, 0xcc, 0xc6, 0x4e, 0xc7, 0xfd, 0x77, 0x92, 0xac,
+        0x03, 0x7a,
+    ],
+    [
+        0xec, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+        0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+        0xff, 0x7f,
+    ],
+];
+
+/// Whether the point encoded as `encoding` (canonical y) has small order, if it is on the
+/// curve: five comparisons instead of three doublings of the decompressed point.
+fn has_small_order_y(encoding: &[u8; 32]) -> bool {
+    let mut y = *encoding;
+    if let Some(top) = y.last_mut() {
+        *top &= 0x7f;
+    }
+    SMALL_ORDER_Y.contains(&y)
+}
+
 /// `R` and `S` of a signature that passes the per-signature strict checks, else `None`.
 fn strict_parts(signature: &[u8; 64]) -> Option<(EdwardsPoint, Scalar)> {
     let (r_half, s_half) = signature.split_at(32);
     let r_bytes: [u8; 32] = r_half.try_into().ok()?;
     let s_bytes: [u8; 32] = s_half.try_into().ok()?;
     let s = Option::<Scalar>::from(Scalar::from_canonical_bytes(s_bytes))?;
-    if !is_canonical_y(&r_bytes) {
+    if !is_canonical_y(&r_bytes) || has_small_order_y(&r_bytes) {
         return None;
     }
     let r = CompressedEdwardsY(r_bytes).decompress()?;
-    if r.is_small_order() {
-        return None;
-    }
     Some((r, s))
 }
 
@@ -151,6 +185,33 @@ mod tests {
 
     use super::*;
     use crate::keys::SigningKey;
+    use curve25519_dalek::constants::EIGHT_TORSION;
+
+    #[test]
+    fn the_small_order_table_is_exactly_the_eight_torsion_points() {
+        // Every torsion point, with either sign bit, is in the table...
+        for t in EIGHT_TORSION {
+            for sign in [0, 0x80] {
+                let mut encoding = t.compress().to_bytes();
+                encoding[31] |= sign;
+                assert!(has_small_order_y(&encoding), "{encoding:02x?}");
+            }
+        }
+        // ...and no point of large order is, with or without a torsion component.
+        let mut rng = rng(7);
+        for i in 0..2000 {
+            let mut wide = [0u8; 64];
+            rand_core::RngCore::fill_bytes(&mut rng, &mut wide);
+            let point = ED25519_BASEPOINT_POINT * Scalar::from_bytes_mod_order_wide(&wide)
+                + EIGHT_TORSION[i % 8];
+            let encoding = point.compress().to_bytes();
+            assert_eq!(
+                has_small_order_y(&encoding),
+                point.is_small_order(),
+                "{encoding:02x?}"
+            );
+        }
+    }
 
     /// A deterministic RNG for tests: SHA-512 in counter mode over a seed.
     struct CounterRng {

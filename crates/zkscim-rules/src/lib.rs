@@ -2032,7 +2032,14 @@ mod tests {
             });
             assert_eq!(memo, direct, "{rtype} {body}");
             // The memo's protections (what `resolve_indexes` reads) are the profile's own.
-            for path in ["title", "TITLE", "name.givenName", "emails.value", "bad path", "a..b"] {
+            for path in [
+                "title",
+                "TITLE",
+                "name.givenName",
+                "emails.value",
+                "bad path",
+                "a..b",
+            ] {
                 let memoised =
                     super::with_leaf_protections(profile, rtype, |leaves| leaves.protection(path));
                 assert_eq!(memoised, profile.protection(rtype, path), "{rtype} {path}");
