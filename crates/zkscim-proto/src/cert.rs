@@ -309,6 +309,9 @@ struct CertificateParts {
     id: CertId,
     sign1: Sign1,
     claims: Claims,
+    /// The claims' scope, shared: every chain verified through this certificate hands it out
+    /// (a copy per statement was several allocations on the replay's critical path).
+    scope: std::sync::Arc<Scope>,
 }
 
 impl Certificate {
@@ -355,6 +358,7 @@ impl Certificate {
                 bytes: bytes.to_vec(),
                 id,
                 sign1,
+                scope: std::sync::Arc::new(claims.scope.clone()),
                 claims,
             }),
         })
@@ -529,8 +533,9 @@ pub struct ChainContext<'a> {
 pub struct VerifiedChain {
     /// The key the chain empowers (the root itself for an empty chain).
     pub signer: PublicKey,
-    /// The effective scope: the last certificate's (each is within its parent's).
-    pub scope: Scope,
+    /// The effective scope: the last certificate's (each is within its parent's), shared with
+    /// that certificate.
+    pub scope: std::sync::Arc<Scope>,
     /// Ids, root-signed certificate first. Check each against revocations.
     pub certificate_ids: Vec<CertId>,
     /// Labels, root-signed certificate first.
@@ -708,6 +713,10 @@ fn check_link(
     Ok(())
 }
 
+/// The scope of the tenant root key, shared by every root-signed statement's chain.
+static UNLIMITED: std::sync::LazyLock<std::sync::Arc<Scope>> =
+    std::sync::LazyLock::new(|| std::sync::Arc::new(Scope::unlimited()));
+
 /// Verifies `chain` (root-signed certificate first) for `ctx`; see the module docs for the order
 /// of checks. An empty chain means the root key itself signs, with unlimited scope.
 pub fn verify_chain(
@@ -766,7 +775,10 @@ pub fn verify_chain(
         issuer_key = claims.subject;
         parent = Some(cert);
     }
-    let scope = parent.map_or_else(Scope::unlimited, |c| c.inner.claims.scope.clone());
+    let scope = parent.map_or_else(
+        || std::sync::Arc::clone(&UNLIMITED),
+        |c| std::sync::Arc::clone(&c.inner.scope),
+    );
     Ok(VerifiedChain {
         signer: issuer_key,
         // The root key is not a break-glass key: only a delegated scope carrying the capability is.
@@ -856,7 +868,7 @@ mod tests {
         let mut cache = HashSet::new();
         let verified = verify_chain(&chain, &ctx, &mut cache).unwrap();
         assert_eq!(verified.signer, key(3).public_key());
-        assert_eq!(verified.scope, connector_scope());
+        assert_eq!(*verified.scope, connector_scope());
         assert_eq!(verified.labels, ["admin", "okta"]);
         assert_eq!(cache.len(), 2);
         assert_eq!(verify_chain(&chain, &ctx, &mut cache).unwrap(), verified);

@@ -601,7 +601,7 @@ proptest! {
         let outcome = verify_chain(&[parent_cert.clone(), rogue], &ctx, &mut NoCache);
         if expected.is_empty() {
             let verified = outcome.map_err(|e| TestCaseError::fail(e.to_string()))?;
-            prop_assert_eq!(verified.scope, scope);
+            prop_assert_eq!(&*verified.scope, &scope);
             prop_assert_eq!(verified.signer, child_key.public_key());
         } else {
             let err = outcome.expect_err("wider hand-signed child verified");
@@ -840,7 +840,7 @@ proptest! {
             };
             prop_assert_eq!(&cold, &warm);
             prop_assert_eq!(cold.signer, chain.keys[len - 1].public_key());
-            prop_assert_eq!(&cold.scope, &chain.nodes[len - 1].model.scope());
+            prop_assert_eq!(&*cold.scope, &chain.nodes[len - 1].model.scope());
             prop_assert_eq!(cold.expires, exp);
             prop_assert_eq!(
                 cold.certificate_ids,

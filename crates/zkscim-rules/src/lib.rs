@@ -1265,7 +1265,7 @@ fn collect_quoted(text: &str, out: &mut BTreeSet<String>) {
 
 /// A key that approved the statement being decided, with its effective scope then.
 struct Approver {
-    scope: zkscim_proto::scope::Scope,
+    scope: std::sync::Arc<zkscim_proto::scope::Scope>,
 }
 
 /// The distinct keys, other than the signer's, whose approvals of exactly this operation were
