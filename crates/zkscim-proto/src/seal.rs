@@ -1173,7 +1173,10 @@ impl ProfileViolation {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ProtectionProfile {
     default: Protection,
-    rules: Vec<ProfileRule>,
+    /// Shared between clones, so comparing a profile with a clone of itself is one pointer
+    /// comparison (`Arc`'s equality for `Eq` contents): the rules' per-thread memos compare the
+    /// profile in force on every statement. A change copies the rules first if they are shared.
+    rules: std::sync::Arc<Vec<ProfileRule>>,
 }
 
 /// CBOR keys of a protection profile map.
@@ -1194,7 +1197,7 @@ impl ProtectionProfile {
     pub fn new(default: Protection) -> ProtectionProfile {
         ProtectionProfile {
             default,
-            rules: Vec::new(),
+            rules: std::sync::Arc::new(Vec::new()),
         }
     }
 
@@ -1265,16 +1268,14 @@ impl ProtectionProfile {
             path,
             protection,
         };
-        match self
-            .rules
-            .binary_search_by(|r| r.sort_key().cmp(&rule.sort_key()))
-        {
+        let rules = std::sync::Arc::make_mut(&mut self.rules);
+        match rules.binary_search_by(|r| r.sort_key().cmp(&rule.sort_key())) {
             Ok(i) => {
-                if let Some(slot) = self.rules.get_mut(i) {
+                if let Some(slot) = rules.get_mut(i) {
                     *slot = rule;
                 }
             }
-            Err(i) => self.rules.insert(i, rule),
+            Err(i) => rules.insert(i, rule),
         }
     }
 
@@ -1446,7 +1447,10 @@ impl ProtectionProfile {
             }
             rules.push(rule);
         }
-        Ok(ProtectionProfile { default, rules })
+        Ok(ProtectionProfile {
+            default,
+            rules: std::sync::Arc::new(rules),
+        })
     }
 }
 
@@ -1468,6 +1472,27 @@ fn protection_field(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_changed_clone_of_a_profile_no_longer_equals_it_and_leaves_it_unchanged() {
+        let original = ProtectionProfile::new(Protection::Sealed);
+        let mut changed = original.clone();
+        assert_eq!(changed, original);
+        changed
+            .set_rule(None, "title", Protection::Clear)
+            .expect("a valid rule");
+        assert_ne!(changed, original);
+        assert!(
+            original.rules().is_empty(),
+            "the rules are copied before a change"
+        );
+        // Equal contents in separate allocations are still equal.
+        let mut rebuilt = ProtectionProfile::new(Protection::Sealed);
+        rebuilt
+            .set_rule(None, "title", Protection::Clear)
+            .expect("a valid rule");
+        assert_eq!(rebuilt, changed);
+    }
 
     #[test]
     fn branchless_alphabet_check_is_exactly_base64url() {
