@@ -547,7 +547,7 @@ fn apply_effects(
                         resource_type: resource_type.clone(),
                         id: id.clone(),
                         version: *version,
-                        body: body.to_string(),
+                        body: zkscim_rules::stored_body_text(body),
                         last_seq: seq,
                     },
                 )?;

@@ -10,7 +10,7 @@ use crate::exact_set::{ExactSet, Keyed};
 use crate::view::{StateError, StateView, StoredResource};
 use crate::{Decision, Effect, TenantInfo, Verdict};
 
-/// A resource as kept here: its body as the JSON text the server stores (`body.to_string()`),
+/// A resource as kept here: its body as the JSON text the server stores ([`crate::stored_body_text`]),
 /// parsed again only when a statement reads it. A `serde_json::Value` costs ~3–5 KB per SCIM
 /// user (a B-tree node per object, an allocation per string); the text is its length. Reading
 /// through text is also what the server does (SQLite `TEXT`, parsed on read), so the replay sees
@@ -25,98 +25,6 @@ struct Compact {
     /// must round-trip such bodies as the server does; any other body's text is already what
     /// the round trip gives.
     has_float: bool,
-}
-
-/// `body.to_string()`, the text the server stores: serde_json's compact form, byte for byte
-/// (a property test compares the two on arbitrary values), printed here because serde_json's
-/// serialiser examines strings byte by byte and dispatches per token, ~5% of the replay; the
-/// strings of a zkscim body are mostly sealed values with nothing to escape.
-fn body_text(body: &serde_json::Value) -> String {
-    let mut out = String::with_capacity(1024);
-    write_compact_json(body, &mut out);
-    out
-}
-
-fn write_compact_json(value: &serde_json::Value, out: &mut String) {
-    use std::fmt::Write as _;
-    match value {
-        serde_json::Value::Null => out.push_str("null"),
-        serde_json::Value::Bool(true) => out.push_str("true"),
-        serde_json::Value::Bool(false) => out.push_str("false"),
-        // `Number`'s `Display` is its serialised form (itoa, or ryu for finite floats); writing
-        // into a `String` cannot fail.
-        serde_json::Value::Number(n) => {
-            let _ = write!(out, "{n}");
-        }
-        serde_json::Value::String(s) => write_json_string(s, out),
-        serde_json::Value::Array(items) => {
-            out.push('[');
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                write_compact_json(item, out);
-            }
-            out.push(']');
-        }
-        serde_json::Value::Object(members) => {
-            out.push('{');
-            for (i, (key, item)) in members.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                write_json_string(key, out);
-                out.push(':');
-                write_compact_json(item, out);
-            }
-            out.push('}');
-        }
-    }
-}
-
-/// A JSON string as serde_json writes it: `"` and `\` escaped, the control characters below
-/// 0x20 as `\b \t \n \f \r` or `\u00xx` (lower-case hex), everything else as it is.
-fn write_json_string(s: &str, out: &mut String) {
-    out.push('"');
-    let bytes = s.as_bytes();
-    // Checked whole without stopping early, so the loop vectorises; most strings pass.
-    let plain = bytes.iter().fold(true, |plain, &b| {
-        plain & (b >= 0x20) & (b != b'"') & (b != b'\\')
-    });
-    if plain {
-        out.push_str(s);
-    } else {
-        const HEX: &[u8; 16] = b"0123456789abcdef";
-        let mut run_start = 0;
-        for (i, &b) in bytes.iter().enumerate() {
-            let escape = match b {
-                b'"' => "\\\"",
-                b'\\' => "\\\\",
-                0x08 => "\\b",
-                0x09 => "\\t",
-                0x0a => "\\n",
-                0x0c => "\\f",
-                0x0d => "\\r",
-                0x00..=0x1f => "",
-                _ => continue,
-            };
-            // Escaped bytes are ASCII, so the run before one ends on a character boundary.
-            out.push_str(s.get(run_start..i).unwrap_or_default());
-            run_start = i + 1;
-            if escape.is_empty() {
-                out.push_str("\\u00");
-                for nibble in [b >> 4, b & 0x0f] {
-                    out.push(char::from(
-                        HEX.get(usize::from(nibble)).copied().unwrap_or(b'0'),
-                    ));
-                }
-            } else {
-                out.push_str(escape);
-            }
-        }
-        out.push_str(s.get(run_start..).unwrap_or_default());
-    }
-    out.push('"');
 }
 
 /// Whether `value` holds a floating-point number anywhere.
@@ -313,7 +221,7 @@ impl MemoryState {
                 let compact = Compact {
                     version: *version,
                     has_float: has_float(body),
-                    body: body_text(body).into_boxed_str(),
+                    body: crate::stored_body_text(body).into_boxed_str(),
                     indexes: indexes
                         .iter()
                         .map(|(a, v)| (a.as_str().into(), v.as_str().into()))
@@ -617,8 +525,11 @@ mod tests {
             "a": "quote \" \u{1} 日本", "b": [1, -2, 1.5, null, true], "c": {"d": {}},
             "e": "\\ \u{8}\u{9}\n\u{c}\r\u{1f}\u{7f} / é", "\"k\\\n": -0.0, "f": [1e300, -1.5e-7, u64::MAX, i64::MIN]
         });
-        assert_eq!(body_text(&body), body.to_string());
-        assert_eq!(body_text(&body), serde_json::to_string(&body).unwrap());
+        assert_eq!(crate::stored_body_text(&body), body.to_string());
+        assert_eq!(
+            crate::stored_body_text(&body),
+            serde_json::to_string(&body).unwrap()
+        );
     }
 
     fn arbitrary_json() -> impl proptest::strategy::Strategy<Value = serde_json::Value> {
@@ -659,7 +570,7 @@ mod tests {
     proptest::proptest! {
         #[test]
         fn stored_text_is_serde_jsons_text_for_any_value(value in arbitrary_json()) {
-            proptest::prop_assert_eq!(body_text(&value), value.to_string());
+            proptest::prop_assert_eq!(crate::stored_body_text(&value), value.to_string());
         }
     }
 
