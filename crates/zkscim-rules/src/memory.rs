@@ -10,11 +10,11 @@ use crate::exact_set::{ExactSet, Keyed};
 use crate::view::{StateError, StateView, StoredResource};
 use crate::{Decision, Effect, TenantInfo, Verdict};
 
-/// A resource as kept here: its body as the JSON text the server stores ([`crate::stored_body_text`]),
-/// parsed again only when a statement reads it. A `serde_json::Value` costs ~3–5 KB per SCIM
-/// user (a B-tree node per object, an allocation per string); the text is its length. Reading
-/// through text is also what the server does (SQLite `TEXT`, parsed on read), so the replay sees
-/// exactly the values the server's rules saw.
+/// A resource as kept here: its body as the JSON text the server stores
+/// ([`crate::stored_body_text`]), parsed again only when a statement reads it. A
+/// `serde_json::Value` costs ~3–5 KB per SCIM user (a B-tree node per object, an allocation per
+/// string); the text is its length. Reading through text is also what the server does (SQLite
+/// `TEXT`, parsed on read), so the replay sees exactly the values the server's rules saw.
 #[derive(Debug, Clone)]
 struct Compact {
     version: u64,
@@ -523,7 +523,8 @@ mod tests {
     fn stored_text_is_the_display_text() {
         let body = serde_json::json!({
             "a": "quote \" \u{1} 日本", "b": [1, -2, 1.5, null, true], "c": {"d": {}},
-            "e": "\\ \u{8}\u{9}\n\u{c}\r\u{1f}\u{7f} / é", "\"k\\\n": -0.0, "f": [1e300, -1.5e-7, u64::MAX, i64::MIN]
+            "e": "\\ \u{8}\u{9}\n\u{c}\r\u{1f}\u{7f} / é", "\"k\\\n": -0.0,
+            "f": [1e300, -1.5e-7, u64::MAX, i64::MIN]
         });
         assert_eq!(crate::stored_body_text(&body), body.to_string());
         assert_eq!(
