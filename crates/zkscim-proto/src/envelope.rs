@@ -365,20 +365,31 @@ pub trait Kind: Sized + Clone + std::fmt::Debug {
     fn write(&self, map: MapBuilder) -> MapBuilder;
     /// Reads the kind's fields (the common ones are read already).
     fn read(r: &mut FieldReader<'_>) -> Result<Self, EnvelopeError>;
+    /// Why the kind's fields cannot be encoded, if they cannot: [`Envelope::validate`] asks
+    /// before encoding, so the refusal names the field rather than what encoding left instead.
+    fn check_encodable(&self) -> Result<(), EnvelopeError> {
+        Ok(())
+    }
 }
 
 /// Statement kinds verified under a delegation chain rooted at the tenant root key.
 pub trait Chained: Kind {}
 
 /// What an operation does to its resource.
+///
+/// The content is kept as the JSON it denotes (DESIGN §4: CBOR and JSON carry the same values,
+/// `codec::to_json`): every consumer reads it as JSON, so decoding converts it once from the
+/// decoded CBOR, which is then dropped, and encoding converts it back (exactly: a value that
+/// decodes round-trips). Build one with [`Change::create`], [`Change::replace`] and
+/// [`Change::patch`], which put it in the form a verifier decodes.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Change {
     /// Create the resource (field 8: the resource, a map with text keys).
-    Create(Value),
+    Create(serde_json::Value),
     /// Replace the resource whole (field 8).
-    Replace(Value),
+    Replace(serde_json::Value),
     /// Apply RFC 7644 PATCH operations (field 9: the `Operations` array, each a map).
-    Patch(Vec<Value>),
+    Patch(Vec<serde_json::Value>),
     /// Delete the resource.
     Delete,
 }
@@ -403,7 +414,7 @@ impl Change {
         })?;
         check_patch_list(items.len(), items.iter().all(serde_json::Value::is_object))?;
         match canonical(&codec::from_json(operations)?)? {
-            Value::Array(ops) => Ok(Change::Patch(ops)),
+            serde_json::Value::Array(ops) => Ok(Change::Patch(ops)),
             _ => Err(JsonBridgeError::NotJson("non-array PATCH operations").into()),
         }
     }
@@ -419,7 +430,7 @@ impl Change {
     }
 }
 
-fn resource_from_json(resource: &serde_json::Value) -> Result<Value, EnvelopeError> {
+fn resource_from_json(resource: &serde_json::Value) -> Result<serde_json::Value, EnvelopeError> {
     if !resource.is_object() {
         return Err(TouchError::WrongShape {
             at: touch::Location::Resource,
@@ -431,11 +442,12 @@ fn resource_from_json(resource: &serde_json::Value) -> Result<Value, EnvelopeErr
     canonical(&codec::from_json(resource)?)
 }
 
-/// `value` with its maps in canonical key order, exactly as a verifier decodes it, so a built
-/// statement compares equal to its parsed form. Refuses values over the codec's size or depth
-/// limits, which no verifier would accept either.
-fn canonical(value: &Value) -> Result<Value, EnvelopeError> {
-    codec::decode(&value.to_bytes()).map_err(EnvelopeError::Payload)
+/// `value` as JSON exactly as a verifier decodes it (through the canonical CBOR encoding), so a
+/// built statement compares equal to its parsed form. Refuses values over the codec's size or
+/// depth limits, which no verifier would accept either.
+fn canonical(value: &Value) -> Result<serde_json::Value, EnvelopeError> {
+    let decoded = codec::decode(&value.to_bytes()).map_err(EnvelopeError::Payload)?;
+    Ok(codec::to_json(&decoded)?)
 }
 
 fn check_patch_list(len: usize, all_maps: bool) -> Result<(), EnvelopeError> {
@@ -482,12 +494,31 @@ impl OperationBody {
 
     /// The resource (create, replace) or the `Operations` array (patch) as JSON; `null` for delete.
     pub fn body_json(&self) -> Result<serde_json::Value, EnvelopeError> {
+        Ok(self.body_json_ref().into_owned())
+    }
+
+    /// [`OperationBody::body_json`], borrowed where the change holds it as one value (create,
+    /// replace); a patch's operations are assembled into an array.
+    pub fn body_json_ref(&self) -> std::borrow::Cow<'_, serde_json::Value> {
+        use std::borrow::Cow;
+        match &self.change {
+            Change::Create(v) | Change::Replace(v) => Cow::Borrowed(v),
+            Change::Patch(ops) => Cow::Owned(serde_json::Value::Array(ops.clone())),
+            Change::Delete => Cow::Owned(serde_json::Value::Null),
+        }
+    }
+
+    /// The change's content as CBOR (what field 8 or 9 carries), or why it has none: a change
+    /// built with the `Change` constructors always converts.
+    fn content_cbor(&self) -> Result<Option<Value>, JsonBridgeError> {
         Ok(match &self.change {
-            Change::Create(v) | Change::Replace(v) => codec::to_json(v)?,
-            Change::Patch(ops) => {
-                serde_json::Value::Array(ops.iter().map(codec::to_json).collect::<Result<_, _>>()?)
+            Change::Create(resource) | Change::Replace(resource) => {
+                Some(codec::from_json(resource)?)
             }
-            Change::Delete => serde_json::Value::Null,
+            Change::Patch(ops) => Some(Value::Array(
+                ops.iter().map(codec::from_json).collect::<Result<_, _>>()?,
+            )),
+            Change::Delete => None,
         })
     }
 
@@ -498,16 +529,7 @@ impl OperationBody {
         &self,
         current: Option<&serde_json::Value>,
     ) -> Result<BTreeSet<AttrPath>, EnvelopeError> {
-        self.touched_paths_and_body(current).map(|(paths, _)| paths)
-    }
-
-    /// [`OperationBody::touched_paths`] and [`OperationBody::body_json`] together, for callers
-    /// that need both: the body is converted to JSON once.
-    pub fn touched_paths_and_body(
-        &self,
-        current: Option<&serde_json::Value>,
-    ) -> Result<(BTreeSet<AttrPath>, serde_json::Value), EnvelopeError> {
-        let body = self.body_json()?;
+        let body = self.body_json_ref();
         let mut paths =
             touch::touched_paths(self.operation(), &self.resource_type, &body, current)?;
         for path in self.indexes.keys() {
@@ -518,7 +540,15 @@ impl OperationBody {
             })?;
             paths.insert(parsed);
         }
-        Ok((paths, body))
+        Ok(paths)
+    }
+
+    /// [`OperationBody::touched_paths`] and [`OperationBody::body_json`] together.
+    pub fn touched_paths_and_body(
+        &self,
+        current: Option<&serde_json::Value>,
+    ) -> Result<(BTreeSet<AttrPath>, serde_json::Value), EnvelopeError> {
+        Ok((self.touched_paths(current)?, self.body_json()?))
     }
 }
 
@@ -547,18 +577,26 @@ impl Kind for OperationBody {
     const OBJECT: &'static str = "operation";
     const CHAINED: bool = true;
 
+    fn check_encodable(&self) -> Result<(), EnvelopeError> {
+        self.content_cbor().map(|_| ()).map_err(EnvelopeError::from)
+    }
+
     fn write(&self, map: MapBuilder) -> MapBuilder {
         let map = map
             .field(KEY_OP, Value::text(self.operation().as_str()))
             .field(KEY_RESOURCE_TYPE, Value::text(self.resource_type.clone()))
             .field(KEY_RESOURCE_ID, Value::text(self.resource_id.clone()))
             .optional(KEY_IF_MATCH, self.if_match.clone().map(Value::Text));
-        let map = match &self.change {
-            Change::Create(resource) | Change::Replace(resource) => {
-                map.field(KEY_RESOURCE, resource.clone())
+        // Content that does not convert is written as null, which no verifier accepts as a
+        // resource or an operations array; [`Envelope::validate`] names the real reason first
+        // (`check_encodable`).
+        let content = self.content_cbor().unwrap_or(Some(Value::Null));
+        let map = match (&self.change, content) {
+            (Change::Create(_) | Change::Replace(_), Some(resource)) => {
+                map.field(KEY_RESOURCE, resource)
             }
-            Change::Patch(ops) => map.field(KEY_PATCH, Value::Array(ops.clone())),
-            Change::Delete => map,
+            (Change::Patch(_), Some(ops)) => map.field(KEY_PATCH, ops),
+            _ => map,
         };
         if self.indexes.is_empty() {
             return map;
@@ -644,12 +682,13 @@ impl Kind for OperationBody {
                         )
                         .into());
                 }
-                codec::check_json(resource)
+                // Converted once here; the decoded CBOR is dropped with the payload.
+                let resource = codec::to_json(resource)
                     .map_err(|e| r.invalid(KEY_RESOURCE, "resource", e.to_string()))?;
                 if op == Operation::Create {
-                    Change::Create(resource.clone())
+                    Change::Create(resource)
                 } else {
-                    Change::Replace(resource.clone())
+                    Change::Replace(resource)
                 }
             }
             Operation::Patch => {
@@ -669,6 +708,7 @@ impl Kind for OperationBody {
                         )
                         .into());
                 }
+                let mut operations = Vec::with_capacity(ops.len());
                 for (i, item) in ops.iter().enumerate() {
                     if item.as_map().is_none() {
                         return Err(r
@@ -679,11 +719,11 @@ impl Kind for OperationBody {
                             )
                             .into());
                     }
-                    codec::check_json(item).map_err(|e| {
+                    operations.push(codec::to_json(item).map_err(|e| {
                         r.invalid(KEY_PATCH, "patch", format!("operation {i}: {e}"))
-                    })?;
+                    })?);
                 }
-                Change::Patch(ops.to_vec())
+                Change::Patch(operations)
             }
             Operation::Delete | Operation::Read => {
                 if resource.is_some() {
@@ -1013,6 +1053,7 @@ impl<K: Kind> Envelope<K> {
     /// Checks that what [`Envelope::sign`] would produce parses back: the same rules a verifier
     /// applies, so a builder can refuse a bad statement before signing it.
     pub fn validate(&self) -> Result<(), EnvelopeError> {
+        self.body.check_encodable()?;
         Self::decode_payload(&self.encode_payload()).map(|_| ())
     }
 
@@ -1521,7 +1562,7 @@ mod tests {
             ),
             (
                 OperationBody {
-                    change: Change::Create(Value::Array(vec![])),
+                    change: Change::Create(json!([])),
                     ..base.clone()
                 },
                 "envelope.invalid_field",
@@ -1535,14 +1576,7 @@ mod tests {
             ),
             (
                 OperationBody {
-                    change: Change::Patch(vec![Value::Null]),
-                    ..base.clone()
-                },
-                "envelope.invalid_field",
-            ),
-            (
-                OperationBody {
-                    change: Change::Create(Value::Map(vec![(Value::int(1), Value::Null)])),
+                    change: Change::Patch(vec![json!(null)]),
                     ..base.clone()
                 },
                 "envelope.invalid_field",
@@ -1551,6 +1585,39 @@ mod tests {
         for (body, code) in cases {
             assert_eq!(check(body.clone()).unwrap_err().code(), code, "{body:?}");
         }
+        // Content too deep to encode is refused by validation for what it is.
+        let mut deep = json!({});
+        for _ in 0..codec::MAX_DEPTH {
+            deep = json!({ "a": deep });
+        }
+        let too_deep = OperationBody {
+            change: Change::Create(deep),
+            ..base.clone()
+        };
+        let refused = check(too_deep).unwrap_err();
+        assert_eq!(
+            refused,
+            EnvelopeError::Json(JsonBridgeError::TooDeep),
+            "{refused}"
+        );
+        // A resource JSON cannot hold (an integer key) is refused where it is read.
+        let create = OperationBody {
+            change: Change::create(&json!({})).unwrap(),
+            ..base.clone()
+        };
+        let mut map = header(vec![]).write(MapBuilder::new(), true);
+        map = map
+            .field(KEY_OP, Value::text("create"))
+            .field(KEY_RESOURCE_TYPE, Value::text(create.resource_type.clone()))
+            .field(KEY_RESOURCE_ID, Value::text(create.resource_id.clone()))
+            .field(KEY_RESOURCE, Value::Map(vec![(Value::int(1), Value::Null)]));
+        let bytes = cose::sign(ObjectType::Operation, &root, &map.build().to_bytes());
+        let refused = Signed::<OperationBody>::parse(&bytes).unwrap_err();
+        assert_eq!(refused.code(), "envelope.invalid_field", "{refused}");
+        assert!(
+            refused.to_string().contains("map key that is not text"),
+            "{refused}"
+        );
         // Field 8 on a delete, field 9 on a create.
         let mut map = header(vec![]).write(MapBuilder::new(), true);
         map = base.write(map).field(KEY_RESOURCE, Value::Map(vec![]));

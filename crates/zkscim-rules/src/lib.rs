@@ -403,17 +403,17 @@ pub fn decide(
     decide_with(verification, tenant, registry, view, now, None)
 }
 
-/// [`decide`], given what [`OperationBody::touched_paths_and_body`] answers for the statement
-/// when it was computed ahead (the auditor's signature threads do, for operations other than
-/// replace, whose answer does not depend on the stored resource). It must be that statement's
-/// own answer: the replay takes it from the same [`prepared::Prepared`] as the statement.
+/// [`decide`], given what [`OperationBody::touched_paths`] answers for the statement when it was
+/// computed ahead (the auditor's signature threads do, for operations other than replace, whose
+/// answer does not depend on the stored resource). It must be that statement's own answer: the
+/// replay takes it from the same [`prepared::Prepared`] as the statement.
 pub(crate) fn decide_with(
     verification: &Verification,
     tenant: Option<&TenantInfo>,
     registry: &SchemaRegistry,
     view: &mut dyn StateView,
     now: u64,
-    touched_and_json: Option<prepared::TouchedAndJson>,
+    touched: Option<prepared::TouchedPaths>,
 ) -> Result<Option<Decision>, StateError> {
     let (statement_header, verdict) = match verification {
         Verification::Forged(_) => return Ok(None),
@@ -448,7 +448,7 @@ pub(crate) fn decide_with(
         Verification::Operation(v) => {
             let verdict = match tenant {
                 Some(t) => common_checks(v.header(), v.chain(), view)?.map_or_else(
-                    || decide_operation(v, t, registry, view, now, touched_and_json),
+                    || decide_operation(v, t, registry, view, now, touched),
                     |r| Ok(Verdict::Refused(r)),
                 )?,
                 None => Verdict::Refused(no_tenant()),
@@ -797,7 +797,7 @@ fn decide_operation(
     registry: &SchemaRegistry,
     view: &mut dyn StateView,
     now: u64,
-    ahead: Option<prepared::TouchedAndJson>,
+    ahead: Option<prepared::TouchedPaths>,
 ) -> Result<Verdict, StateError> {
     let body = v.body();
     let rtype = body.resource_type.as_str();
@@ -850,19 +850,19 @@ fn decide_operation(
     } else {
         Vec::new()
     };
-    // The body as JSON comes with the touched paths (one conversion; a body that does not
-    // convert fails here). The stored body is shown as it is unless there are members to add
-    // (a copy only then).
-    let touched_and_json = match (ahead, current.as_ref()) {
+    // The stored body is shown as it is unless there are members to add (a copy only then).
+    let touched = match (ahead, current.as_ref()) {
         (Some(ahead), _) if !matches!(body.change, Change::Replace(_)) => ahead,
-        (_, Some(c)) if current_members.is_empty() => body.touched_paths_and_body(Some(&c.body)),
-        (_, Some(c)) => body.touched_paths_and_body(Some(&with_members(&c.body, &current_members))),
-        (_, None) => body.touched_paths_and_body(None),
+        (_, Some(c)) if current_members.is_empty() => body.touched_paths(Some(&c.body)),
+        (_, Some(c)) => body.touched_paths(Some(&with_members(&c.body, &current_members))),
+        (_, None) => body.touched_paths(None),
     };
-    let (mut touched, json) = match touched_and_json {
+    let mut touched = match touched {
         Ok(t) => t,
         Err(e) => return refuse(Refusal::new(e.code(), 400, e.to_string()).scim("invalidPath")),
     };
+    // The change as JSON, borrowed from the statement (which holds it so).
+    let json = body.body_json_ref();
     if is_group && body.operation() == Operation::Delete {
         // Deleting a group removes every membership in it: an authorisation change, bound by
         // `members` and the group allow-list like any other membership write.
@@ -942,10 +942,14 @@ fn decide_operation(
         }
         (Change::Patch(_), Some(cur)) => {
             // The envelope carries the `Operations` array; the engine parses a PatchOp message.
-            let message = serde_json::json!({
-                "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
-                "Operations": json,
-            });
+            // Built by hand: `json!` would copy the array through `Serialize`.
+            let mut message = serde_json::Map::new();
+            message.insert(
+                "schemas".to_owned(),
+                serde_json::json!(["urn:ietf:params:scim:api:messages:2.0:PatchOp"]),
+            );
+            message.insert("Operations".to_owned(), json.into_owned());
+            let message = Json::Object(message);
             let ops = match zkscim_scim::parse_patch(&message, &rs) {
                 Ok(ops) => ops,
                 Err(e) => return refuse(Refusal::from_scim(&e)),

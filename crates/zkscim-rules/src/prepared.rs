@@ -31,20 +31,20 @@ pub struct Prepared {
     /// SHA-256 of the exact bytes prepared.
     pub(crate) submitted_hash: [u8; 32],
     /// For an operation whose touched paths do not depend on the stored resource (all but
-    /// replace): its touched paths and JSON body, or why they cannot be had, computed ahead so
-    /// the sequential fold does not convert the body itself.
-    pub(crate) touched_and_json: Option<TouchedAndJson>,
+    /// replace): its touched paths, or why they cannot be had, computed ahead so the sequential
+    /// fold does not walk the body itself.
+    pub(crate) touched: Option<TouchedPaths>,
 }
 
-/// What [`zkscim_proto::envelope::OperationBody::touched_paths_and_body`] answers.
-pub(crate) type TouchedAndJson = Result<(BTreeSet<AttrPath>, serde_json::Value), EnvelopeError>;
+/// What [`zkscim_proto::envelope::OperationBody::touched_paths`] answers.
+pub(crate) type TouchedPaths = Result<BTreeSet<AttrPath>, EnvelopeError>;
 
-/// The touched paths and JSON body of `statement`, if it is an operation whose answer does not
-/// depend on the stored resource.
-fn touched_and_json_ahead(statement: &Statement) -> Option<TouchedAndJson> {
+/// The touched paths of `statement`, if it is an operation whose answer does not depend on the
+/// stored resource.
+fn touched_ahead(statement: &Statement) -> Option<TouchedPaths> {
     match statement {
         Statement::Operation(s) if !matches!(s.body().change, Change::Replace(_)) => {
-            Some(s.body().touched_paths_and_body(None))
+            Some(s.body().touched_paths(None))
         }
         _ => None,
     }
@@ -107,14 +107,14 @@ pub fn prepare_batch(
         .iter()
         .map(|s| {
             let statement = envelope::parse_any(s.bytes);
-            let touched_and_json = statement.as_ref().ok().and_then(touched_and_json_ahead);
+            let touched = statement.as_ref().ok().and_then(touched_ahead);
             Prepared {
                 statement,
                 verified_signer: None,
                 submitted_hash: s
                     .sha256
                     .unwrap_or_else(|| zkscim_proto::log_entry::submitted_hash_of(s.bytes)),
-                touched_and_json,
+                touched,
             }
         })
         .collect();

@@ -14,7 +14,7 @@ use zkscim_scim::SchemaRegistry;
 
 use crate::exact_set::{ExactSet, Keyed};
 use crate::memory::MemoryState;
-use crate::prepared::{Prepared, TouchedAndJson, WithSignature};
+use crate::prepared::{Prepared, TouchedPaths, WithSignature};
 use crate::{Decision, Settings, TenantInfo, Verdict, Verification};
 
 /// A disagreement between an entry and the rules.
@@ -154,16 +154,16 @@ impl Replayer {
             });
         }
         let mut pre_signer = None;
-        let mut touched_and_json = None;
+        let mut touched_ahead = None;
         let statement = match prepared {
             Some(Prepared {
                 statement: Ok(s),
                 verified_signer,
-                touched_and_json: ahead,
+                touched: ahead,
                 ..
             }) => {
                 pre_signer = verified_signer;
-                touched_and_json = ahead;
+                touched_ahead = ahead;
                 s
             }
             _ => envelope::parse_any(submitted).map_err(|e| {
@@ -201,7 +201,7 @@ impl Replayer {
             entry.time,
             Ahead {
                 signer: pre_signer,
-                touched_and_json,
+                touched_ahead,
             },
             submitted,
         );
@@ -296,7 +296,7 @@ impl Replayer {
             &self.registry,
             &mut self.state,
             time,
-            ahead.touched_and_json,
+            ahead.touched_ahead,
         )
         .map_err(|e| ReplayFinding::new("audit.state", "a readable state", e.to_string()))?
         .ok_or_else(|| {
@@ -314,6 +314,6 @@ impl Replayer {
 struct Ahead {
     /// The key its signature verified under, if it did.
     signer: Option<PublicKey>,
-    /// Its touched paths and JSON body, for operations other than replace.
-    touched_and_json: Option<TouchedAndJson>,
+    /// Its touched paths, for operations other than replace.
+    touched_ahead: Option<TouchedPaths>,
 }
