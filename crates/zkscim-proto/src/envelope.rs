@@ -1297,6 +1297,11 @@ impl<K: Kind> Verified<K> {
         &self.chain
     }
 
+    /// The verified chain, the statement given up (what a caller keeps of it once judged).
+    pub fn into_chain(self) -> VerifiedChain {
+        self.chain
+    }
+
     /// The key that signed.
     pub fn signer(&self) -> &PublicKey {
         &self.chain.signer

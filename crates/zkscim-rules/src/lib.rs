@@ -245,6 +245,19 @@ impl Verification {
         }
     }
 
+    /// [`Verification::chain`], the verification given up.
+    pub fn into_chain(self) -> Option<VerifiedChain> {
+        match self {
+            Verification::Operation(v) => Some(v.into_chain()),
+            Verification::Revocation(v) => Some(v.into_chain()),
+            Verification::Policy(v) => Some(v.into_chain()),
+            Verification::Approval(v) => Some(v.into_chain()),
+            Verification::Forged(_) | Verification::Genesis(_) | Verification::Refused { .. } => {
+                None
+            }
+        }
+    }
+
     /// The entry kind a logged verdict on this statement gets.
     pub fn entry_kind(&self) -> EntryKind {
         match self {
@@ -1076,15 +1089,16 @@ fn decide_operation(
     let created = created.unwrap_or_else(|| Json::String(now_text.clone()));
     if let Json::Object(map) = &mut result {
         map.insert("id".into(), Json::String(id.to_owned()));
-        map.insert(
-            "meta".into(),
-            serde_json::json!({
-                "resourceType": rs.resource_type.name,
-                "created": created,
-                "lastModified": now_text,
-                "version": etag(version),
-            }),
+        // Built by hand, the values moved in (`json!` copies each through `Serialize`).
+        let mut meta = Map::new();
+        meta.insert(
+            "resourceType".into(),
+            Json::String(rs.resource_type.name.clone()),
         );
+        meta.insert("created".into(), created);
+        meta.insert("lastModified".into(), Json::String(now_text));
+        meta.insert("version".into(), Json::String(etag(version)));
+        map.insert("meta".into(), Json::Object(meta));
     }
     let mut effects = vec![Effect::PutResource {
         resource_type: rtype.to_owned(),

@@ -280,9 +280,6 @@ impl Replayer {
                 bytes: submitted,
             },
         );
-        let (labels, break_glass) = verification
-            .chain()
-            .map_or((Vec::new(), false), |c| (c.labels.clone(), c.break_glass));
         if let Verification::Forged(e) = &verification {
             return Err(ReplayFinding::new(
                 "audit.verdict.unauthenticated_logged",
@@ -306,6 +303,10 @@ impl Replayer {
                 "logged",
             )
         })?;
+        // The labels are moved out of the chain, the statement dropped with the rest.
+        let (labels, break_glass) = verification
+            .into_chain()
+            .map_or((Vec::new(), false), |c| (c.labels, c.break_glass));
         Ok((decision, labels, break_glass))
     }
 }

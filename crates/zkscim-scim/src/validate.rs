@@ -39,7 +39,7 @@ impl AttrCtx<'_> {
     }
 }
 
-fn type_err(name: &str, def: &AttributeDef, got: &Value) -> ScimError {
+fn type_err(name: &dyn std::fmt::Display, def: &AttributeDef, got: &Value) -> ScimError {
     let kind = match got {
         Value::Null => "null",
         Value::Bool(_) => "a boolean",
@@ -59,8 +59,14 @@ fn type_err(name: &str, def: &AttributeDef, got: &Value) -> ScimError {
     ))
 }
 
-/// Validate and normalise a simple (non-complex) value.
-fn check_simple(def: &AttributeDef, v: &Value, name: &str, prot: Protection) -> ScimResult<Value> {
+/// Validate and normalise a simple (non-complex) value. `name` is only formatted into errors
+/// (a sub-attribute's `parent.sub` is not built unless one is reported).
+fn check_simple(
+    def: &AttributeDef,
+    v: &Value,
+    name: &dyn std::fmt::Display,
+    prot: Protection,
+) -> ScimResult<Value> {
     if prot != Protection::Clear {
         return match v {
             Value::String(s) if is_sealed_value(s) || is_index_token(s) => Ok(v.clone()),
@@ -152,8 +158,12 @@ pub(crate) fn check_element(def: &AttributeDef, v: &Value, ctx: AttrCtx<'_>) -> 
             // readOnly sub-attributes sent by clients are ignored (RFC 7644 §3.3, §3.5.1)
             continue;
         }
-        let name = format!("{}.{}", def.name, sub.name);
-        let nv = check_simple(sub, sv, &name, ctx.protection(&def.name, Some(&sub.name)))?;
+        let nv = check_simple(
+            sub,
+            sv,
+            &format_args!("{}.{}", def.name, sub.name),
+            ctx.protection(&def.name, Some(&sub.name)),
+        )?;
         out.insert(sub.name.clone(), nv);
     }
     for sub in def.sub_attributes.iter().filter(|s| s.required) {
