@@ -529,9 +529,15 @@ impl OperationBody {
         &self,
         current: Option<&serde_json::Value>,
     ) -> Result<BTreeSet<AttrPath>, EnvelopeError> {
-        let body = self.body_json_ref();
-        let mut paths =
-            touch::touched_paths(self.operation(), &self.resource_type, &body, current)?;
+        let mut paths = match &self.change {
+            Change::Patch(ops) => touch::touched_paths_of_operations(&self.resource_type, ops)?,
+            _ => touch::touched_paths(
+                self.operation(),
+                &self.resource_type,
+                &self.body_json_ref(),
+                current,
+            )?,
+        };
         for path in self.indexes.keys() {
             let parsed = AttrPath::parse(path).map_err(|_| TouchError::InvalidAttribute {
                 at: touch::Location::Resource,

@@ -205,14 +205,7 @@ pub fn touched_paths(
     body: &Json,
     current: Option<&Json>,
 ) -> Result<BTreeSet<AttrPath>, TouchError> {
-    let own_core = own_core_schema(resource_type);
-    let mut collector = Collector {
-        resource_type,
-        own_core,
-        at: Location::Resource,
-        dialect: false,
-        out: BTreeSet::new(),
-    };
+    let mut collector = Collector::new(resource_type);
     match op {
         Operation::Create => collector.resource(body)?,
         Operation::Replace => {
@@ -225,6 +218,17 @@ pub fn touched_paths(
         Operation::Patch => collector.patch(body)?,
         Operation::Delete | Operation::Read => {}
     }
+    Ok(collector.out)
+}
+
+/// [`touched_paths`] of a patch whose `Operations` array is held as its items, without
+/// assembling the array.
+pub fn touched_paths_of_operations(
+    resource_type: &str,
+    operations: &[Json],
+) -> Result<BTreeSet<AttrPath>, TouchError> {
+    let mut collector = Collector::new(resource_type);
+    collector.patch_operations(operations)?;
     Ok(collector.out)
 }
 
@@ -309,7 +313,17 @@ struct Collector<'a> {
     out: BTreeSet<AttrPath>,
 }
 
-impl Collector<'_> {
+impl<'a> Collector<'a> {
+    fn new(resource_type: &'a str) -> Collector<'a> {
+        Collector {
+            resource_type,
+            own_core: own_core_schema(resource_type),
+            at: Location::Resource,
+            dialect: false,
+            out: BTreeSet::new(),
+        }
+    }
+
     fn attr_error(&self, name: &str, why: &'static str) -> TouchError {
         TouchError::InvalidAttribute {
             at: self.at,
@@ -556,6 +570,10 @@ impl Collector<'_> {
                 found: json_type(body),
             });
         };
+        self.patch_operations(operations)
+    }
+
+    fn patch_operations(&mut self, operations: &[Json]) -> Result<(), TouchError> {
         if operations.is_empty() {
             return Err(TouchError::NoOperations);
         }
@@ -841,6 +859,29 @@ fn split_filter(path: &str) -> Result<(&str, &str, bool), &'static str> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn operations_held_as_items_touch_what_the_array_touches() {
+        let too_many: Vec<Json> = (0..=MAX_PATCH_OPERATIONS)
+            .map(|_| json!({"op": "remove", "path": "title"}))
+            .collect();
+        let cases = [
+            json!([{"op": "replace", "path": "emails[type eq \"work\"].value", "value": "x"}]),
+            json!([{"op": "add", "value": {"title": "t", "name.givenName": "g"}}]),
+            json!([{"op": "remove", "path": "members[value eq \"1\"]"}, {"op": "bogus"}]),
+            json!([{"op": "add", "path": "not a path", "value": 1}]),
+            json!([]),
+            Json::Array(too_many),
+        ];
+        for ops in cases {
+            let items = ops.as_array().cloned().unwrap_or_default();
+            assert_eq!(
+                touched_paths_of_operations("User", &items),
+                touched_paths(Operation::Patch, "User", &ops, None),
+                "{ops}"
+            );
+        }
+    }
 
     const ENT: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
     const CORE_USER: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
