@@ -533,6 +533,19 @@ mod tests {
         );
     }
 
+    #[test]
+    fn stored_text_is_as_the_spec_spells_it() {
+        // spec/rules.md §6: sorted keys, the escapes, DEL and non-ASCII raw, ryu's numbers.
+        let body = serde_json::json!({
+            "b": [1.5, 100.0, 1e300, 5e-324, -0.0, 7, -7],
+            "a\u{7f}/é": "\u{1}\u{8}\t\n\u{c}\r\"\\",
+        });
+        assert_eq!(
+            crate::stored_body_text(&body),
+            "{\"a\u{7f}/é\":\"\\u0001\\b\\t\\n\\f\\r\\\"\\\\\",\"b\":[1.5,100.0,1e+300,5e-324,-0.0,7,-7]}"
+        );
+    }
+
     fn arbitrary_json() -> impl proptest::strategy::Strategy<Value = serde_json::Value> {
         use proptest::prelude::*;
         // Strings drawn to hit every escape: controls, quotes, backslashes, DEL, non-ASCII.
