@@ -51,9 +51,18 @@ pub struct Summary {
 
 /// Entries per batch handed to a signature thread (DESIGN §3: batches of 256+ pay).
 const SIGNATURE_BATCH: usize = 512;
-/// Signature threads. Parsing and batch verification cost more per entry than the fold, so two
-/// threads keep the fold fed on two cores.
-const SIGNATURE_THREADS: usize = 2;
+/// Signature threads: the cores beside the one the fold (and the reader) keep, at least one, at
+/// most [`MAX_SIGNATURE_THREADS`]. More threads than cores only time-slice: on two cores one
+/// signature thread audited 10^6 entries at 60,500–68,800 entries/s against 55,400–66,500 with
+/// two, in alternating runs (less CPU per entry, less memory in flight).
+fn signature_threads() -> usize {
+    std::thread::available_parallelism()
+        .map_or(1, |cores| cores.get().saturating_sub(1))
+        .clamp(1, MAX_SIGNATURE_THREADS)
+}
+
+/// A bound on the threads, and so on the batches in flight, whatever the machine reports.
+const MAX_SIGNATURE_THREADS: usize = 8;
 /// Batches handed over and not yet folded, at most, per thread: one being verified, one
 /// verified and waiting. With the one filling, memory stays bounded whatever the log's length.
 const BATCHES_PER_THREAD: usize = 2;
@@ -142,7 +151,7 @@ struct SignaturePipeline {
 impl SignaturePipeline {
     fn start(root: PublicKey, prepare: Prepare) -> SignaturePipeline {
         SignaturePipeline {
-            workers: (0..SIGNATURE_THREADS)
+            workers: (0..signature_threads())
                 .map(|_| Worker::start(root, prepare))
                 .collect(),
             filling: Vec::with_capacity(SIGNATURE_BATCH),
@@ -185,7 +194,7 @@ impl SignaturePipeline {
             return;
         }
         let batch = std::mem::replace(&mut self.filling, Vec::with_capacity(SIGNATURE_BATCH));
-        if self.in_flight() >= SIGNATURE_THREADS * BATCHES_PER_THREAD {
+        if self.in_flight() >= self.workers.len().max(1) * BATCHES_PER_THREAD {
             ready.extend(self.receive());
         }
         let n = self.workers.len().max(1);
